@@ -1,0 +1,100 @@
+//! Wiring: open the journal, bind the listeners, serve until shutdown, then
+//! close in order (servers drain first, the journal closes last so every
+//! answered request is on disk).
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, VerifyKind};
+use crate::shutdown::{self, Shutdown, Trigger};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+use crate::{admin, ingress};
+
+/// A started instance: where it listens and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    trigger: Trigger,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts a graceful shutdown and waits until the journal is closed.
+    pub async fn stop(self) {
+        self.trigger.fire();
+        let _ = self.done.await;
+    }
+
+    /// Waits until something else (a signal) stops the instance.
+    pub async fn wait(self) {
+        let _ = self.done.await;
+    }
+
+    pub fn trigger(&self) -> Trigger {
+        self.trigger.clone()
+    }
+}
+
+/// Opens the store, binds `listen` (and the admin listener) and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    for (name, src) in &config.sources {
+        if src.verify == VerifyKind::None {
+            tracing::warn!(source = %name, "source {name} accepts UNAUTHENTICATED requests (verify: none); use it only for local development");
+        }
+    }
+    let store = Store::open(&config.store).context("opening the journal")?;
+    let metrics = Metrics::new();
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let admin_listener = match config.admin.listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the admin listener {a}"))?,
+        ),
+        None => None,
+    };
+    let admin_addr = admin_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let (trigger, shutdown) = shutdown::channel();
+    let router = ingress::router(&config, store.clone(), metrics.clone());
+    let admin_router = admin::router(store.clone(), metrics);
+    let server_cfg = config.server.clone();
+    tracing::info!(%addr, admin = ?admin_addr, sources = config.sources.len(), "switchyard is listening");
+    for (name, src) in &config.sources {
+        tracing::info!(source = %name, path = %src.path, verify = %src.verify, keys = ?src.keys.iter().map(|k| &k.label).collect::<Vec<_>>(), "source ready");
+    }
+    let done = tokio::spawn(run(listener, admin_listener, router, admin_router, server_cfg, shutdown, store));
+    Ok(Running {
+        addr,
+        admin_addr,
+        trigger,
+        done,
+    })
+}
+
+async fn run(
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+    router: axum::Router,
+    admin_router: axum::Router,
+    cfg: crate::config::ServerConfig,
+    shutdown: Shutdown,
+    store: Store,
+) {
+    let admin_task = admin_listener.map(|l| {
+        tokio::spawn(ingress::server::serve(l, admin_router, cfg.clone(), shutdown.clone()))
+    });
+    ingress::server::serve(listener, router, cfg, shutdown).await;
+    if let Some(t) = admin_task {
+        let _ = t.await;
+    }
+    // Routers (and their store handles) are gone once the servers return;
+    // the writer finishes queued jobs and closes the database.
+    store.close().await;
+    tracing::info!("switchyard stopped; journal closed");
+}

@@ -1,0 +1,246 @@
+//! The command line: `serve`, `check`, `sign` and `send`. Errors are
+//! `anyhow` here (the edge); `main` maps them to exit codes.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, KeyEncoding, SignatureEncoding, SourceConfig, VerifyKind};
+use crate::ingress::verify::Verifier;
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(name = "switchyard", version, about = "Webhook automation router for ScreenMeet and other signed senders")]
+pub struct Cli {
+    /// Path to config.yaml.
+    #[arg(long, global = true, default_value = "config.yaml", env = "SWITCHYARD_CONFIG")]
+    pub config: PathBuf,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+    /// Log level filter (RUST_LOG overrides it).
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the router: receive, verify and journal webhooks.
+    Serve,
+    /// Validate config.yaml and report every problem; exit 1 if any.
+    Check,
+    /// Print the signature a sender would attach to a body.
+    Sign(SignArgs),
+    /// Sign a file and POST it, like the sender's Test button; prints the answer.
+    Send(SendArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    /// Sign with a key of this configured source.
+    #[arg(long, conflicts_with = "key_env")]
+    pub source: Option<String>,
+    /// Which key of the source (default: the first).
+    #[arg(long, requires = "source")]
+    pub key: Option<String>,
+    /// Read the key from this environment variable instead of the config.
+    #[arg(long)]
+    pub key_env: Option<String>,
+    /// How the key in --key-env is encoded.
+    #[arg(long, value_enum, default_value = "utf8")]
+    pub key_encoding: KeyEncodingArg,
+    /// How to write the signature (screenmeet sources).
+    #[arg(long, value_enum, default_value = "hex")]
+    pub encoding: EncodingArg,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The body to sign; `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Print every header the sender would add (`Name: value` lines).
+    #[arg(long)]
+    pub headers: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// The body to send (e.g. examples/events/session-closed.json).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Where to POST (default: the source's path on the configured listener).
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum KeyEncodingArg {
+    Utf8,
+    Hex,
+    Base64,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum EncodingArg {
+    Hex,
+    Base64,
+}
+
+/// Runs the parsed command. Returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    telemetry::init_logging(cli.log_format, &cli.log_level);
+    match cli.command {
+        Command::Serve => {
+            let config = load(&cli.config)?;
+            let running = crate::app::start(config).await?;
+            crate::shutdown::on_signals(running.trigger());
+            running.wait().await;
+            Ok(0)
+        }
+        Command::Check => match Config::load(&cli.config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} source{}: {})",
+                    cli.config.display(),
+                    c.sources.len(),
+                    if c.sources.len() == 1 { "" } else { "s" },
+                    c.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+                Ok(0)
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", cli.config.display());
+                Ok(1)
+            }
+        },
+        Command::Sign(args) => {
+            let body = read_input(args.file.as_deref())?;
+            let signer = Signer::resolve(&cli.config, &args.key)?;
+            let headers = signer.headers(&body, args.key.encoding);
+            if args.headers {
+                for (k, v) in &headers {
+                    println!("{k}: {}", v.to_str().unwrap_or(""));
+                }
+            } else {
+                let main = headers
+                    .iter()
+                    .find(|(k, _)| k.as_str().contains("signature"))
+                    .or(headers.first())
+                    .context("this source does not sign requests (verify: none)")?;
+                println!("{}", main.1.to_str().unwrap_or(""));
+            }
+            Ok(0)
+        }
+        Command::Send(args) => {
+            let body = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+            let signer = Signer::resolve(&cli.config, &args.key)?;
+            let url = match (&args.url, &signer.url) {
+                (Some(u), _) => u.clone(),
+                (None, Some(u)) => u.clone(),
+                (None, None) => bail!("give --url, or --source to post to that source's path"),
+            };
+            let mut req = reqwest::Client::new()
+                .post(&url)
+                .header(http::header::CONTENT_TYPE, "text/plain")
+                .body(body.clone());
+            for (k, v) in signer.headers(&body, args.key.encoding) {
+                req = req.header(k, v);
+            }
+            let resp = req.send().await.with_context(|| format!("posting to {url}"))?;
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            println!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+            println!("{text}");
+            Ok(if status.is_success() { 0 } else { 1 })
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn read_input(file: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    match file {
+        Some(p) if p != Path::new("-") => std::fs::read(p).with_context(|| format!("reading {}", p.display())),
+        _ => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+            Ok(buf)
+        }
+    }
+}
+
+/// A key and the verifier scheme to sign with, from the config or the environment.
+struct Signer {
+    source: SourceConfig,
+    key: Vec<u8>,
+    url: Option<String>,
+}
+
+impl Signer {
+    fn resolve(config_path: &Path, args: &KeyArgs) -> anyhow::Result<Signer> {
+        if let Some(var) = &args.key_env {
+            let text = std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?;
+            let enc = match args.key_encoding {
+                KeyEncodingArg::Utf8 => KeyEncoding::Utf8,
+                KeyEncodingArg::Hex => KeyEncoding::Hex,
+                KeyEncodingArg::Base64 => KeyEncoding::Base64,
+            };
+            let key = crate::config::decode_key(VerifyKind::Screenmeet, enc, &text)
+                .map_err(|e| anyhow::anyhow!("{var}: {e}"))?;
+            return Ok(Signer {
+                source: SourceConfig::screenmeet_for_signing(),
+                key,
+                url: None,
+            });
+        }
+        let Some(name) = &args.source else {
+            bail!("give --source NAME (a source in the config) or --key-env VAR");
+        };
+        let config = load(config_path)?;
+        let source = config
+            .sources
+            .get(name)
+            .with_context(|| {
+                format!(
+                    "no source {name:?} in {} (sources: {})",
+                    config_path.display(),
+                    config.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?
+            .clone();
+        let key = match &args.key {
+            Some(label) => source.keys.iter().find(|k| &k.label == label).with_context(|| {
+                format!("source {name} has no usable key labelled {label:?}")
+            })?,
+            None => source
+                .keys
+                .first()
+                .with_context(|| format!("source {name} has no signing key"))?,
+        }
+        .bytes
+        .clone();
+        let mut host = config.listen;
+        if host.ip().is_unspecified() {
+            host.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let url = Some(format!("http://{host}{}", source.path));
+        Ok(Signer { source, key, url })
+    }
+
+    fn headers(&self, body: &[u8], enc: EncodingArg) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let enc = match enc {
+            EncodingArg::Hex => SignatureEncoding::Hex,
+            EncodingArg::Base64 => SignatureEncoding::Base64,
+        };
+        Verifier::new(&self.source).sign(&self.key, body, crate::domain::now_millis() / 1000, enc)
+    }
+}

@@ -1,0 +1,288 @@
+//! config.yaml: strict serde types for every part, `${VAR}` / `${VAR:-default}`
+//! interpolation and `secret_file:`, and validation that reports every
+//! problem at once with its YAML path.
+//!
+//! Loading is pure (`Config::from_str` takes the text and an environment
+//! lookup) so tests parse the shipped `config.yaml` and every example.
+
+mod load;
+mod units;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use load::{ConfigError, ConfigProblem, decode_key};
+pub use units::{Size, Span};
+
+/// The whole configuration after interpolation and validation.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub store: StoreUrl,
+    pub server: ServerConfig,
+    pub admin: AdminConfig,
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+/// Where the journal lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `sqlite://relative/or/absolute/path.db` (the embedded default).
+    Sqlite(PathBuf),
+}
+
+/// Connection hygiene for the public listener.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Time a client has to send a complete request head; also bounds the
+    /// wait for the first byte of every request on a kept-alive connection.
+    pub header_read_timeout: Span,
+    /// Time a client has to send the whole body once the head is in.
+    pub body_read_timeout: Span,
+    /// A connection on which no byte moves for this long is closed.
+    pub idle_timeout: Span,
+    /// Open connections beyond this wait in the kernel's accept backlog.
+    pub max_connections: usize,
+    /// Largest request head (request line + headers) accepted.
+    pub max_header_bytes: Size,
+    /// Deadline for requests in flight when shutting down.
+    pub shutdown_timeout: Span,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Span(Duration::from_secs(10)),
+            body_read_timeout: Span(Duration::from_secs(30)),
+            idle_timeout: Span(Duration::from_secs(60)),
+            max_connections: 4096,
+            max_header_bytes: Size(16 * 1024),
+            shutdown_timeout: Span(Duration::from_secs(20)),
+        }
+    }
+}
+
+/// The operator-facing listener: health, readiness and metrics.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `null` turns the admin listener off.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        }
+    }
+}
+
+/// How a source authenticates its requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyKind {
+    Screenmeet,
+    StandardWebhooks,
+    Github,
+    Hmac,
+    None,
+}
+
+impl fmt::Display for VerifyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VerifyKind::Screenmeet => "screenmeet",
+            VerifyKind::StandardWebhooks => "standard-webhooks",
+            VerifyKind::Github => "github",
+            VerifyKind::Hmac => "hmac",
+            VerifyKind::None => "none",
+        })
+    }
+}
+
+/// How the configured secret text turns into key bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyEncoding {
+    #[default]
+    Utf8,
+    Hex,
+    Base64,
+}
+
+/// How a generic `hmac` source writes its signature.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureEncoding {
+    #[default]
+    Hex,
+    Base64,
+}
+
+/// The shape of a request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyShape {
+    /// A JSON array of events (ScreenMeet).
+    Array,
+    /// One JSON object per request (GitHub, Standard Webhooks).
+    Object,
+}
+
+/// Secret text: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A signing key after decoding.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub label: String,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKey({}, <redacted>)", self.label)
+    }
+}
+
+/// One `keys:` entry as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    pub label: String,
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// A source as written in config.yaml.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceEntry {
+    pub path: String,
+    pub verify: VerifyKind,
+    #[serde(default)]
+    pub keys: Vec<KeyEntry>,
+    #[serde(default)]
+    pub key_encoding: KeyEncoding,
+    #[serde(default)]
+    pub max_body: Option<Size>,
+    #[serde(default)]
+    pub dedup_window: Option<Span>,
+    #[serde(default)]
+    pub dedup_fields: Vec<String>,
+    #[serde(default)]
+    pub body: Option<BodyShape>,
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// `hmac`: the header carrying the signature.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// `hmac`: text before the signature, e.g. `sha256=`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// `hmac`: how the signature is written.
+    #[serde(default)]
+    pub signature_encoding: Option<SignatureEncoding>,
+    /// `standard-webhooks`: accepted clock skew of `webhook-timestamp`.
+    #[serde(default)]
+    pub tolerance: Option<Span>,
+}
+
+/// A source after validation: keys decoded, defaults applied.
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    pub name: String,
+    pub path: String,
+    pub verify: VerifyKind,
+    pub keys: Vec<SigningKey>,
+    pub max_body: u64,
+    pub dedup_window: Duration,
+    pub dedup_fields: Vec<String>,
+    pub body: BodyShape,
+    pub max_depth: usize,
+    pub hmac_header: String,
+    pub hmac_prefix: String,
+    pub signature_encoding: SignatureEncoding,
+    pub tolerance: Duration,
+}
+
+impl Config {
+    /// Parses and validates config text; `env` resolves `${VAR}`.
+    pub fn from_str_with_env(
+        text: &str,
+        base_dir: &std::path::Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        load::parse(text, base_dir, env)
+    }
+
+    /// Reads and validates the file at `path` against the process environment.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![ConfigProblem {
+                path: String::new(),
+                message: format!("cannot read {}: {e}", path.display()),
+            }],
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        load::parse(&text, base, &|k| std::env::var(k).ok())
+    }
+
+    /// The source whose `path` is `path`, if any.
+    pub fn source_by_path(&self, path: &str) -> Option<&SourceConfig> {
+        self.sources.values().find(|s| s.path == path)
+    }
+}
+
+/// Key decoding as config does it, for verifier test vectors.
+#[cfg(test)]
+pub(crate) fn decode_key_for_tests(v: VerifyKind, e: KeyEncoding, text: &str) -> Vec<u8> {
+    load::decode_key(v, e, text).expect("test key decodes")
+}
+
+impl SourceConfig {
+    /// A ScreenMeet-style source with no keys, for signing with a key given
+    /// on the command line.
+    pub fn screenmeet_for_signing() -> SourceConfig {
+        SourceConfig {
+            name: "cli".into(),
+            path: "/".into(),
+            verify: VerifyKind::Screenmeet,
+            keys: Vec::new(),
+            max_body: 0,
+            dedup_window: Duration::ZERO,
+            dedup_fields: Vec::new(),
+            body: BodyShape::Array,
+            max_depth: 64,
+            hmac_header: String::new(),
+            hmac_prefix: String::new(),
+            signature_encoding: SignatureEncoding::Hex,
+            tolerance: Duration::ZERO,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The public webhook listener: one `POST` route per source. For each
+//! request: read the body within the cap → verify the exact bytes
+//! (typestate: only a [`verify::Verified`] request goes on) → split into
+//! events → journal durably → answer `{accepted, duplicates, rejected}`.
+//! Nothing is executed inline; rules run later from the journal.
+
+pub mod error;
+pub mod extract;
+pub mod server;
+pub mod split;
+pub mod verify;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+
+use crate::config::{Config, SourceConfig};
+use crate::domain::{EventVerdict, IngestReport, now_millis};
+use crate::store::{IngestBatch, NewEvent, Quarantined, Store};
+use crate::telemetry::{Metrics, SourceKey, SourceOutcome, SourceStatus};
+use error::IngressError;
+use verify::{Unverified, Verifier};
+
+/// What every source route shares.
+struct Shared {
+    store: Store,
+    metrics: Arc<Metrics>,
+    body_timeout: Duration,
+}
+
+#[derive(Clone)]
+struct SourceState {
+    shared: Arc<Shared>,
+    source: Arc<SourceConfig>,
+    name: Arc<str>,
+}
+
+/// Builds the ingress router for every configured source.
+pub fn router(config: &Config, store: Store, metrics: Arc<Metrics>) -> Router {
+    let shared = Arc::new(Shared {
+        store,
+        metrics,
+        body_timeout: config.server.body_read_timeout.0,
+    });
+    let mut app = Router::new();
+    for (name, src) in &config.sources {
+        let state = SourceState {
+            shared: shared.clone(),
+            source: Arc::new(src.clone()),
+            name: name.as_str().into(),
+        };
+        app = app.route(&src.path, post(receive).with_state(state));
+    }
+    app.fallback(|| async { IngressError::NotFound })
+        .method_not_allowed_fallback(|| async { IngressError::MethodNotAllowed })
+}
+
+async fn receive(State(st): State<SourceState>, req: Request<Body>) -> Response {
+    let result = handle(&st, req).await;
+    let status = match &result {
+        Ok(_) => http::StatusCode::OK,
+        Err(e) => e.status(),
+    };
+    st.shared
+        .metrics
+        .requests
+        .get_or_create(&SourceStatus {
+            source: st.name.to_string(),
+            status: status.as_u16().to_string(),
+        })
+        .inc();
+    match result {
+        Ok(report) => axum::Json(json!(report)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(st: &SourceState, req: Request<Body>) -> Result<IngestReport, IngressError> {
+    let src = &st.source;
+    let (parts, body) = req.into_parts();
+    let body = extract::read_body(&parts.headers, body, src.max_body, st.shared.body_timeout).await?;
+    let received_at = now_millis();
+    let unverified = Unverified {
+        headers: parts.headers,
+        body,
+    };
+    let verified = match Verifier::new(src).verify(unverified, received_at / 1000) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(source = %st.name, error = e.code(), "refused an unauthenticated request");
+            return Err(e.into());
+        }
+    };
+    let key_label: Option<Arc<str>> = verified.key().map(|k| k.0.clone());
+    st.shared
+        .metrics
+        .key_matches
+        .get_or_create(&SourceKey {
+            source: st.name.to_string(),
+            key: key_label.as_deref().unwrap_or("none").to_owned(),
+            form: verified.form().as_str().to_owned(),
+        })
+        .inc();
+
+    let events = match split::split(src, &verified) {
+        Ok(events) => events,
+        Err(e) => {
+            let q = Quarantined {
+                source: st.name.clone(),
+                key_label,
+                received_at,
+                code: e.code(),
+                reason: e.to_string(),
+                body: verified.body().clone(),
+            };
+            // 400 promises the body is kept; if it cannot be kept, say 503 so the sender retries.
+            if let Err(se) = st.shared.store.quarantine(q).await {
+                tracing::error!(source = %st.name, error = %se, "cannot quarantine a malformed body");
+                return Err(IngressError::StoreUnavailable);
+            }
+            tracing::info!(source = %st.name, error = e.code(), "quarantined a malformed body");
+            return Err(e.into());
+        }
+    };
+    let batch = IngestBatch {
+        source: st.name.clone(),
+        key_label: key_label.clone(),
+        received_at,
+        dedup_until: received_at.saturating_add(src.dedup_window.as_millis() as i64),
+        body: verified.body().clone(),
+        events: events
+            .into_iter()
+            .map(|e| NewEvent {
+                range: e.range,
+                verdict: e.verdict,
+                digest: e.digest,
+            })
+            .collect(),
+    };
+    let rejected_reasons: Vec<String> = batch
+        .events
+        .iter()
+        .filter_map(|e| match &e.verdict {
+            EventVerdict::Rejected { reason } => Some(reason.clone()),
+            EventVerdict::Valid { .. } => None,
+        })
+        .collect();
+    let started = Instant::now();
+    let report = st.shared.store.ingest(batch).await.map_err(|e| {
+        tracing::error!(source = %st.name, error = %e, "journal write failed; answering 503");
+        IngressError::StoreUnavailable
+    })?;
+    st.shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    for (outcome, n) in [
+        ("accepted", report.accepted),
+        ("duplicate", report.duplicates),
+        ("rejected", report.rejected),
+    ] {
+        if n > 0 {
+            st.shared
+                .metrics
+                .events
+                .get_or_create(&SourceOutcome {
+                    source: st.name.to_string(),
+                    outcome: outcome.to_owned(),
+                })
+                .inc_by(u64::from(n));
+        }
+    }
+    if !rejected_reasons.is_empty() {
+        tracing::warn!(source = %st.name, reasons = ?rejected_reasons, "kept rejected events for inspection");
+    }
+    tracing::info!(
+        source = %st.name,
+        key = key_label.as_deref().unwrap_or("none"),
+        form = verified.form().as_str(),
+        accepted = report.accepted,
+        duplicates = report.duplicates,
+        rejected = report.rejected,
+        "journaled a batch"
+    );
+    Ok(report)
+}

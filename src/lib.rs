@@ -1,0 +1,24 @@
+//! switchyard: a webhook automation router.
+//!
+//! The path of an event, in the order it happens:
+//!
+//! - [`config`]: config.yaml, strictly parsed, secrets from the environment.
+//! - [`ingress`]: one POST route per source; body cap, verification of the
+//!   exact bytes (typestate `Unverified` → `Verified`), split into events.
+//! - [`store`]: the journal; every event is durably committed (group commit)
+//!   and de-duplicated before the sender gets its 200.
+//! - [`admin`]: health, readiness and metrics for operators.
+//! - [`telemetry`]: logs and metric names.
+//! - [`app`] / [`cli`] / [`shutdown`]: wiring, commands and graceful stop.
+//!
+//! [`domain`] holds the nouns every part shares.
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod ingress;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,132 @@
+//! The journal: durable storage of every authentic event, de-duplication
+//! and the quarantine of authentic but unreadable bodies.
+//!
+//! The ingress talks to a [`Store`] handle; the handle hands work to one
+//! writer that batches concurrent requests into a single transaction (group
+//! commit: one fsync serves many waiters) and answers each waiter only after
+//! that commit is durable. SQLite is the embedded default.
+
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::StoreUrl;
+use crate::domain::{DedupDigest, EventVerdict, IngestReport};
+
+/// Errors of the store, answered as 503 by the ingress.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("the store failed to write: {0}")]
+    Write(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// One event to journal.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub range: std::ops::Range<usize>,
+    pub verdict: EventVerdict,
+    pub digest: DedupDigest,
+}
+
+/// One verified request's events; written all-or-nothing.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    pub source: Arc<str>,
+    pub key_label: Option<Arc<str>>,
+    pub received_at: i64,
+    pub dedup_until: i64,
+    pub body: Bytes,
+    pub events: Vec<NewEvent>,
+}
+
+/// An authentic body that could not be split, kept with the reason.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    pub source: Arc<str>,
+    pub key_label: Option<Arc<str>>,
+    pub received_at: i64,
+    pub code: &'static str,
+    pub reason: String,
+    pub body: Bytes,
+}
+
+enum Job {
+    Ingest(IngestBatch, oneshot::Sender<Result<IngestReport, StoreError>>),
+    Quarantine(Quarantined, oneshot::Sender<Result<(), StoreError>>),
+    /// Finish what is queued before this, then close the database.
+    Close,
+}
+
+/// A cheap, cloneable handle to the journal writer.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Job>,
+    healthy: Arc<AtomicBool>,
+    writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store and starts its writer.
+    pub fn open(url: &StoreUrl) -> Result<Store, StoreError> {
+        match url {
+            StoreUrl::Sqlite(path) => {
+                // Bounded: when the disk is slower than the senders, requests
+                // wait here (and time out at the client) instead of piling up memory.
+                let (tx, rx) = mpsc::channel(1024);
+                let healthy = Arc::new(AtomicBool::new(true));
+                let writer = sqlite::spawn_writer(path.clone(), rx, healthy.clone())?;
+                Ok(Store {
+                    tx,
+                    healthy,
+                    writer: Arc::new(std::sync::Mutex::new(Some(writer))),
+                })
+            }
+        }
+    }
+
+    /// Journals a batch; returns only after the commit is durable.
+    pub async fn ingest(&self, batch: IngestBatch) -> Result<IngestReport, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Ingest(batch, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Keeps an unreadable authentic body for inspection; durable on return.
+    pub async fn quarantine(&self, q: Quarantined) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Quarantine(q, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Whether the last write succeeded (readiness).
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Stops the writer after it has finished the jobs already queued, and
+    /// waits for it to close the database cleanly. Jobs sent by other
+    /// clones afterwards fail with [`StoreError::Closed`].
+    pub async fn close(self) {
+        let Store { tx, writer, .. } = self;
+        let _ = tx.send(Job::Close).await;
+        let handle = writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
