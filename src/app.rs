@@ -47,28 +47,35 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     let store = Store::open(&config.store).context("opening the journal")?;
     let metrics = Metrics::new();
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let listener = bind(config.listen, config.server.max_connections)
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let admin_listener = match config.admin.listen {
-        Some(a) => Some(
-            TcpListener::bind(a)
-                .await
-                .with_context(|| format!("binding the admin listener {a}"))?,
-        ),
+        Some(a) => Some(bind(a, 128).with_context(|| format!("binding the admin listener {a}"))?),
         None => None,
     };
-    let admin_addr = admin_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let admin_addr = admin_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
     let (trigger, shutdown) = shutdown::channel();
     let router = ingress::router(&config, store.clone(), metrics.clone());
-    let admin_router = admin::router(store.clone(), metrics);
+    let admin_router = admin::router(store.clone(), metrics.clone());
     let server_cfg = config.server.clone();
     tracing::info!(%addr, admin = ?admin_addr, sources = config.sources.len(), "switchyard is listening");
     for (name, src) in &config.sources {
         tracing::info!(source = %name, path = %src.path, verify = %src.verify, keys = ?src.keys.iter().map(|k| &k.label).collect::<Vec<_>>(), "source ready");
     }
-    let done = tokio::spawn(run(listener, admin_listener, router, admin_router, server_cfg, shutdown, store));
+    let done = tokio::spawn(run(
+        listener,
+        admin_listener,
+        router,
+        admin_router,
+        server_cfg,
+        shutdown,
+        store,
+        metrics,
+    ));
     Ok(Running {
         addr,
         admin_addr,
@@ -77,6 +84,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
@@ -85,11 +93,26 @@ async fn run(
     cfg: crate::config::ServerConfig,
     shutdown: Shutdown,
     store: Store,
+    metrics: std::sync::Arc<Metrics>,
 ) {
+    let gauge = |name: &str| {
+        metrics
+            .connections
+            .get_or_create(&crate::telemetry::ListenerLabel {
+                listener: name.to_owned(),
+            })
+            .clone()
+    };
     let admin_task = admin_listener.map(|l| {
-        tokio::spawn(ingress::server::serve(l, admin_router, cfg.clone(), shutdown.clone()))
+        tokio::spawn(ingress::server::serve(
+            l,
+            admin_router,
+            cfg.clone(),
+            gauge("admin"),
+            shutdown.clone(),
+        ))
     });
-    ingress::server::serve(listener, router, cfg, shutdown).await;
+    ingress::server::serve(listener, router, cfg, gauge("ingress"), shutdown).await;
     if let Some(t) = admin_task {
         let _ = t.await;
     }
@@ -97,4 +120,19 @@ async fn run(
     // the writer finishes queued jobs and closes the database.
     store.close().await;
     tracing::info!("switchyard stopped; journal closed");
+}
+
+/// Binds with an accept backlog sized for `max_connections` (the kernel caps
+/// it at `net.core.somaxconn`), so a burst of clients waits in the queue
+/// instead of having its handshakes dropped.
+fn bind(addr: SocketAddr, max_connections: usize) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let backlog = u32::try_from(max_connections.clamp(1024, 65_535)).unwrap_or(1024);
+    socket.listen(backlog)
 }

@@ -12,10 +12,19 @@ use crate::ingress::verify::Verifier;
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Parser, Debug)]
-#[command(name = "switchyard", version, about = "Webhook automation router for ScreenMeet and other signed senders")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Webhook automation router for ScreenMeet and other signed senders"
+)]
 pub struct Cli {
     /// Path to config.yaml.
-    #[arg(long, global = true, default_value = "config.yaml", env = "SWITCHYARD_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config.yaml",
+        env = "SWITCHYARD_CONFIG"
+    )]
     pub config: PathBuf,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value = "human")]
@@ -139,7 +148,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Send(args) => {
-            let body = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+            let body = std::fs::read(&args.file)
+                .with_context(|| format!("reading {}", args.file.display()))?;
             let signer = Signer::resolve(&cli.config, &args.key)?;
             let url = match (&args.url, &signer.url) {
                 (Some(u), _) => u.clone(),
@@ -153,10 +163,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             for (k, v) in signer.headers(&body, args.key.encoding) {
                 req = req.header(k, v);
             }
-            let resp = req.send().await.with_context(|| format!("posting to {url}"))?;
+            let resp = req
+                .send()
+                .await
+                .with_context(|| format!("posting to {url}"))?;
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
-            println!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+            println!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            );
             println!("{text}");
             Ok(if status.is_success() { 0 } else { 1 })
         }
@@ -169,10 +186,14 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 
 fn read_input(file: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     match file {
-        Some(p) if p != Path::new("-") => std::fs::read(p).with_context(|| format!("reading {}", p.display())),
+        Some(p) if p != Path::new("-") => {
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+        }
         _ => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading stdin")?;
             Ok(buf)
         }
     }
@@ -188,7 +209,8 @@ struct Signer {
 impl Signer {
     fn resolve(config_path: &Path, args: &KeyArgs) -> anyhow::Result<Signer> {
         if let Some(var) = &args.key_env {
-            let text = std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?;
+            let text = std::env::var(var)
+                .with_context(|| format!("environment variable {var} is not set"))?;
             let enc = match args.key_encoding {
                 KeyEncodingArg::Utf8 => KeyEncoding::Utf8,
                 KeyEncodingArg::Hex => KeyEncoding::Hex,
@@ -213,14 +235,21 @@ impl Signer {
                 format!(
                     "no source {name:?} in {} (sources: {})",
                     config_path.display(),
-                    config.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                    config
+                        .sources
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?
             .clone();
         let key = match &args.key {
-            Some(label) => source.keys.iter().find(|k| &k.label == label).with_context(|| {
-                format!("source {name} has no usable key labelled {label:?}")
-            })?,
+            Some(label) => source
+                .keys
+                .iter()
+                .find(|k| &k.label == label)
+                .with_context(|| format!("source {name} has no usable key labelled {label:?}"))?,
             None => source
                 .keys
                 .first()

@@ -37,7 +37,10 @@ async fn readyz(State(st): State<AdminState>) -> impl IntoResponse {
 
 async fn metrics_text(State(st): State<AdminState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         st.metrics.render(),
     )
 }

@@ -90,7 +90,10 @@ pub(super) fn parse(
     interpolate(&mut root, String::new(), env, &mut problems);
 
     let Value::Mapping(map) = root else {
-        problems.add("", "the config must be a mapping with listen, store and sources");
+        problems.add(
+            "",
+            "the config must be a mapping with listen, store and sources",
+        );
         return Err(ConfigError {
             problems: problems.0,
         });
@@ -109,8 +112,8 @@ pub(super) fn parse(
         }
     }
 
-    let listen: Option<std::net::SocketAddr> =
-        required(&mut sections, "listen", &mut problems).and_then(|v| section(v, "listen", &mut problems));
+    let listen: Option<std::net::SocketAddr> = required(&mut sections, "listen", &mut problems)
+        .and_then(|v| section(v, "listen", &mut problems));
     let store = required(&mut sections, "store", &mut problems)
         .and_then(|v| section::<String>(v, "store", &mut problems))
         .and_then(|s| parse_store(&s, base_dir, &mut problems));
@@ -258,10 +261,8 @@ fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Strin
                 Some((n, d)) => (n, Some(d)),
                 None => (expr, None),
             };
-            let valid = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(format!("invalid variable name {name:?} in ${{{expr}}}"));
             }
@@ -351,12 +352,19 @@ fn check_source(
         if k.label.trim().is_empty() {
             problems.add(format!("{kp}.label"), "must not be empty");
         } else if !labels.insert(k.label.clone()) {
-            problems.add(format!("{kp}.label"), format!("duplicate key label {:?}", k.label));
+            problems.add(
+                format!("{kp}.label"),
+                format!("duplicate key label {:?}", k.label),
+            );
         }
         let text = match (&k.secret, &k.secret_file) {
             (Some(s), None) => s.0.clone(),
             (None, Some(f)) => {
-                let p = if f.is_absolute() { f.clone() } else { base_dir.join(f) };
+                let p = if f.is_absolute() {
+                    f.clone()
+                } else {
+                    base_dir.join(f)
+                };
                 match std::fs::read_to_string(&p) {
                     Ok(t) => t.trim_end_matches(['\n', '\r']).to_owned(),
                     Err(err) => {
@@ -409,7 +417,10 @@ fn check_source(
             if keys.is_empty() && problems.0.len() == before {
                 problems.add(
                     at("keys"),
-                    format!("verify: {} needs at least one key with a non-empty secret", e.verify),
+                    format!(
+                        "verify: {} needs at least one key with a non-empty secret",
+                        e.verify
+                    ),
                 );
             }
         }
@@ -428,7 +439,10 @@ fn check_source(
             h.to_ascii_lowercase()
         }
         (VerifyKind::Hmac, None) => {
-            problems.add(at("header"), "verify: hmac needs header: (e.g. x-signature)");
+            problems.add(
+                at("header"),
+                "verify: hmac needs header: (e.g. x-signature)",
+            );
             String::new()
         }
         (_, Some(_)) => {
@@ -438,10 +452,16 @@ fn check_source(
         (_, None) => String::new(),
     };
     if e.verify != VerifyKind::Hmac && (e.prefix.is_some() || e.signature_encoding.is_some()) {
-        problems.add(at("prefix"), "prefix and signature_encoding only apply to verify: hmac");
+        problems.add(
+            at("prefix"),
+            "prefix and signature_encoding only apply to verify: hmac",
+        );
     }
     if e.verify != VerifyKind::StandardWebhooks && e.tolerance.is_some() {
-        problems.add(at("tolerance"), "only verify: standard-webhooks takes tolerance");
+        problems.add(
+            at("tolerance"),
+            "only verify: standard-webhooks takes tolerance",
+        );
     }
     let max_body = e.max_body.map_or(DEFAULT_MAX_BODY, |s| s.0);
     if max_body == 0 {
@@ -488,9 +508,8 @@ pub fn decode_key(verify: VerifyKind, enc: KeyEncoding, text: &str) -> Result<Ve
     }
     match enc {
         KeyEncoding::Utf8 => Ok(text.as_bytes().to_vec()),
-        KeyEncoding::Hex => {
-            hex::decode(text).map_err(|_| "key_encoding is hex but the secret is not hex".to_owned())
-        }
+        KeyEncoding::Hex => hex::decode(text)
+            .map_err(|_| "key_encoding is hex but the secret is not hex".to_owned()),
         KeyEncoding::Base64 => base64::engine::general_purpose::STANDARD
             .decode(text)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))

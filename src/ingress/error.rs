@@ -61,8 +61,10 @@ impl IntoResponse for IngressError {
         let mut resp = (status, body).into_response();
         match self {
             IngressError::StoreUnavailable => {
-                resp.headers_mut()
-                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+                resp.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("5"),
+                );
             }
             IngressError::MethodNotAllowed => {
                 resp.headers_mut()
@@ -70,8 +72,10 @@ impl IntoResponse for IngressError {
             }
             IngressError::Body(BodyError::TooLarge { .. } | BodyError::Timeout) => {
                 // The rest of the body was never read: the connection cannot be reused.
-                resp.headers_mut()
-                    .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
             _ => {}
         }

@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::config::{Config, SourceConfig};
 use crate::domain::{EventVerdict, IngestReport, now_millis};
 use crate::store::{IngestBatch, NewEvent, Quarantined, Store};
-use crate::telemetry::{Metrics, SourceKey, SourceOutcome, SourceStatus};
+use crate::telemetry::{InProgress, Metrics, SourceKey, SourceLabel, SourceOutcome, SourceStatus};
 use error::IngressError;
 use verify::{Unverified, Verifier};
 
@@ -63,6 +63,9 @@ pub fn router(config: &Config, store: Store, metrics: Arc<Metrics>) -> Router {
 }
 
 async fn receive(State(st): State<SourceState>, req: Request<Body>) -> Response {
+    let _in_flight = InProgress::start(&st.shared.metrics.in_flight.get_or_create(&SourceLabel {
+        source: st.name.to_string(),
+    }));
     let result = handle(&st, req).await;
     let status = match &result {
         Ok(_) => http::StatusCode::OK,
@@ -85,7 +88,8 @@ async fn receive(State(st): State<SourceState>, req: Request<Body>) -> Response 
 async fn handle(st: &SourceState, req: Request<Body>) -> Result<IngestReport, IngressError> {
     let src = &st.source;
     let (parts, body) = req.into_parts();
-    let body = extract::read_body(&parts.headers, body, src.max_body, st.shared.body_timeout).await?;
+    let body =
+        extract::read_body(&parts.headers, body, src.max_body, st.shared.body_timeout).await?;
     let received_at = now_millis();
     let unverified = Unverified {
         headers: parts.headers,
@@ -157,7 +161,10 @@ async fn handle(st: &SourceState, req: Request<Body>) -> Result<IngestReport, In
         tracing::error!(source = %st.name, error = %e, "journal write failed; answering 503");
         IngressError::StoreUnavailable
     })?;
-    st.shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    st.shared
+        .metrics
+        .commit_seconds
+        .observe(started.elapsed().as_secs_f64());
     for (outcome, n) in [
         ("accepted", report.accepted),
         ("duplicate", report.duplicates),

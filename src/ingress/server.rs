@@ -22,22 +22,34 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
 use crate::shutdown::Shutdown;
+use crate::telemetry::InProgress;
 
 /// Accepts connections on `listener` until `shutdown`, then waits up to
 /// `shutdown_timeout` for requests in flight.
-pub async fn serve(listener: TcpListener, router: Router, cfg: ServerConfig, mut shutdown: Shutdown) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    cfg: ServerConfig,
+    open: Gauge,
+    mut shutdown: Shutdown,
+) {
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout.0)
-        .max_buf_size(usize::try_from(cfg.max_header_bytes.0).unwrap_or(usize::MAX).max(8192))
+        .max_buf_size(
+            usize::try_from(cfg.max_header_bytes.0)
+                .unwrap_or(usize::MAX)
+                .max(8192),
+        )
         .keep_alive(true);
     let epoch = Instant::now();
     let idle = cfg.idle_timeout.0;
@@ -59,15 +71,19 @@ pub async fn serve(listener: TcpListener, router: Router, cfg: ServerConfig, mut
             _ = shutdown.wait() => break,
         };
         let _ = stream.set_nodelay(true);
-        let last = Arc::new(AtomicU64::new(0));
+        // The idle clock starts at accept: a client that never sends a byte is idle too.
+        let last = Arc::new(AtomicU64::new(epoch.elapsed().as_millis() as u64));
         let io = TokioIo::new(Tracked {
             inner: stream,
             last: last.clone(),
             epoch,
         });
-        let conn = graceful.watch(http.serve_connection(io, TowerToHyperService::new(router.clone())));
+        let conn =
+            graceful.watch(http.serve_connection(io, TowerToHyperService::new(router.clone())));
+        let counted = InProgress::start(&open);
         tokio::spawn(async move {
             let _permit = permit;
+            let _counted = counted;
             tokio::pin!(conn);
             loop {
                 let since = Duration::from_millis(last.load(Ordering::Relaxed));
@@ -114,7 +130,11 @@ impl Tracked {
 }
 
 impl AsyncRead for Tracked {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -125,7 +145,11 @@ impl AsyncRead for Tracked {
 }
 
 impl AsyncWrite for Tracked {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.touch();

@@ -73,7 +73,18 @@ pub fn split(src: &SourceConfig, verified: &Verified) -> Result<Vec<SplitEvent>,
                 serde_json::from_str::<&RawValue>(text).map_err(json_error)?;
                 return Err(SplitError::NotAnArray(kind_of(first)));
             }
-            let elems: Vec<&RawValue> = serde_json::from_str(text).map_err(json_error)?;
+            let elems: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
+                // A body that fails to parse because it is absurdly deep gets
+                // the more useful answer.
+                if matches!(
+                    check_element(text, src.max_depth),
+                    Err(ElementProblem::TooDeep(_))
+                ) {
+                    SplitError::TooDeep
+                } else {
+                    json_error(e)
+                }
+            })?;
             if elems.is_empty() {
                 return Err(SplitError::EmptyBatch);
             }
@@ -117,13 +128,16 @@ fn classify(src: &SourceConfig, verified: &Verified, body: &str, raw: &RawValue)
     let start = s.as_ptr() as usize - body.as_ptr() as usize;
     let range = start..start + s.len();
     let verdict = match check_element(s, src.max_depth) {
-        Err(reason) => EventVerdict::Rejected { reason },
+        Err(problem) => EventVerdict::Rejected {
+            reason: problem.to_string(),
+        },
         Ok(()) => event_type(s, verified.type_hint()),
     };
     let digest = match (verified.delivery_id(), &verdict) {
         (Some(id), _) => DedupDigest::of_parts([b"delivery".as_slice(), id.as_bytes()]),
         (None, EventVerdict::Valid { .. }) if !src.dedup_fields.is_empty() => {
-            fields_digest(s, &src.dedup_fields).unwrap_or_else(|| DedupDigest::of_bytes(s.as_bytes()))
+            fields_digest(s, &src.dedup_fields)
+                .unwrap_or_else(|| DedupDigest::of_bytes(s.as_bytes()))
         }
         _ => DedupDigest::of_bytes(s.as_bytes()),
     };
@@ -182,16 +196,31 @@ fn fields_digest(s: &str, fields: &[String]) -> Option<DedupDigest> {
     let parts: Vec<&[u8]> = fields
         .iter()
         .flat_map(|f| {
-            let v = map.get(f.as_str()).map_or(b"\0absent".as_slice(), |r| r.get().as_bytes());
+            let v = map
+                .get(f.as_str())
+                .map_or(b"\0absent".as_slice(), |r| r.get().as_bytes());
             [f.as_bytes(), v]
         })
         .collect();
     Some(DedupDigest::of_parts(parts))
 }
 
+/// What the element scan found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ElementProblem {
+    #[error("nested deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("lone surrogate \\u{0:04x} in a string")]
+    LoneSurrogate(u32),
+    #[error("number {0} is out of range for a 64-bit float")]
+    NumberOutOfRange(String),
+    #[error("malformed string: {0}")]
+    BadString(&'static str),
+}
+
 /// Scans one syntactically valid JSON value for what a full parse would
 /// refuse. Iterative, so depth costs no stack.
-pub fn check_element(s: &str, max_depth: usize) -> Result<(), String> {
+pub fn check_element(s: &str, max_depth: usize) -> Result<(), ElementProblem> {
     let b = s.as_bytes();
     let mut depth = 0usize;
     let mut i = 0usize;
@@ -201,7 +230,7 @@ pub fn check_element(s: &str, max_depth: usize) -> Result<(), String> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max_depth {
-                    return Err(format!("nested deeper than {max_depth} levels"));
+                    return Err(ElementProblem::TooDeep(max_depth));
                 }
                 i += 1;
             }
@@ -211,15 +240,17 @@ pub fn check_element(s: &str, max_depth: usize) -> Result<(), String> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < b.len() && matches!(b[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                while i < b.len() && matches!(b[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
                     i += 1;
                 }
                 let num = &s[start..i];
                 match num.parse::<f64>() {
                     Ok(f) if f.is_finite() => {}
                     _ => {
-                        let shown: String = num.chars().take(40).collect();
-                        return Err(format!("number {shown} is out of range for a 64-bit float"));
+                        return Err(ElementProblem::NumberOutOfRange(
+                            num.chars().take(40).collect(),
+                        ));
                     }
                 }
             }
@@ -231,7 +262,7 @@ pub fn check_element(s: &str, max_depth: usize) -> Result<(), String> {
 
 /// Scans a string body starting after its opening quote; returns the index
 /// after the closing quote.
-fn scan_string(b: &[u8], mut i: usize) -> Result<usize, String> {
+fn scan_string(b: &[u8], mut i: usize) -> Result<usize, ElementProblem> {
     while i < b.len() {
         match b[i] {
             b'"' => return Ok(i + 1),
@@ -245,24 +276,25 @@ fn scan_string(b: &[u8], mut i: usize) -> Result<usize, String> {
                         0
                     };
                     if !(0xDC00..0xE000).contains(&low) {
-                        return Err(format!("lone surrogate \\u{cp:04x} in a string"));
+                        return Err(ElementProblem::LoneSurrogate(cp));
                     }
                     i += 6;
                 } else if (0xDC00..0xE000).contains(&cp) {
-                    return Err(format!("lone surrogate \\u{cp:04x} in a string"));
+                    return Err(ElementProblem::LoneSurrogate(cp));
                 }
             }
             b'\\' => i += 2,
             _ => i += 1,
         }
     }
-    Err("unterminated string".into())
+    Err(ElementProblem::BadString("unterminated"))
 }
 
-fn hex4(b: &[u8], at: usize) -> Result<u32, String> {
-    let digits = b.get(at..at + 4).ok_or("truncated \\u escape")?;
-    let text = std::str::from_utf8(digits).map_err(|_| "invalid \\u escape")?;
-    u32::from_str_radix(text, 16).map_err(|_| "invalid \\u escape".into())
+fn hex4(b: &[u8], at: usize) -> Result<u32, ElementProblem> {
+    let bad = ElementProblem::BadString("invalid \\u escape");
+    let digits = b.get(at..at + 4).ok_or(bad.clone())?;
+    let text = std::str::from_utf8(digits).map_err(|_| bad.clone())?;
+    u32::from_str_radix(text, 16).map_err(|_| bad)
 }
 
 #[cfg(test)]
@@ -272,7 +304,10 @@ mod tests {
     #[test]
     fn depth_limit_counts_arrays_and_objects() {
         assert!(check_element(r#"{"a":[{"b":1}]}"#, 3).is_ok());
-        assert!(check_element(r#"{"a":[{"b":[1]}]}"#, 3).unwrap_err().contains("deeper than 3"));
+        assert_eq!(
+            check_element(r#"{"a":[{"b":[1]}]}"#, 3),
+            Err(ElementProblem::TooDeep(3))
+        );
     }
 
     #[test]
@@ -283,14 +318,23 @@ mod tests {
     #[test]
     fn lone_surrogates_are_refused_pairs_are_fine() {
         assert!(check_element(r#"{"a":"\ud83d\ude00"}"#, 8).is_ok());
-        assert!(check_element(r#"{"a":"\ud83d"}"#, 8).unwrap_err().contains("lone surrogate"));
-        assert!(check_element(r#"{"a":"\ude00x"}"#, 8).unwrap_err().contains("lone surrogate"));
+        assert_eq!(
+            check_element(r#"{"a":"\ud83d"}"#, 8),
+            Err(ElementProblem::LoneSurrogate(0xd83d))
+        );
+        assert_eq!(
+            check_element(r#"{"a":"\ude00x"}"#, 8),
+            Err(ElementProblem::LoneSurrogate(0xde00))
+        );
         assert!(check_element(r#"{"a":"\ud83d\u0041"}"#, 8).is_err());
     }
 
     #[test]
     fn infinite_numbers_are_refused() {
-        assert!(check_element(r#"{"a":1e400}"#, 8).unwrap_err().contains("out of range"));
+        assert_eq!(
+            check_element(r#"{"a":1e400}"#, 8).unwrap_err().to_string(),
+            "number 1e400 is out of range for a 64-bit float"
+        );
         assert!(check_element(r#"{"a":-1.5e300,"b":123456789012345678901234567890}"#, 8).is_ok());
     }
 }

@@ -60,7 +60,10 @@ pub struct Quarantined {
 }
 
 enum Job {
-    Ingest(IngestBatch, oneshot::Sender<Result<IngestReport, StoreError>>),
+    Ingest(
+        IngestBatch,
+        oneshot::Sender<Result<IngestReport, StoreError>>,
+    ),
     Quarantine(Quarantined, oneshot::Sender<Result<(), StoreError>>),
     /// Finish what is queued before this, then close the database.
     Close,

@@ -57,7 +57,7 @@ pub(super) fn spawn_writer(
                 let result = match conn.as_mut() {
                     Some(c) => write(c, &jobs),
                     None => open(&path)
-                        .and_then(|c| Ok(conn.insert(c)))
+                        .map(|c| conn.insert(c))
                         .and_then(|c| write(c, &jobs)),
                 };
                 match result {
@@ -145,9 +145,12 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     }
     let conn = Connection::open(path).map_err(|e| err(&e))?;
     // WAL + FULL: a commit returns only after the WAL is fsync'd.
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| err(&e))?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(|e| err(&e))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| err(&e))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| err(&e))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| err(&e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| err(&e))?;
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| err(&e))?;
@@ -208,8 +211,12 @@ fn write(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Option<IngestReport>
                         let text = std::str::from_utf8(&b.body[ev.range.clone()])
                             .map_err(|_| StoreError::Write("event bytes are not UTF-8".into()))?;
                         let (ty, state, reason) = match &ev.verdict {
-                            EventVerdict::Valid { event_type } => (Some(event_type.as_str()), "pending", None),
-                            EventVerdict::Rejected { reason } => (None, "rejected", Some(reason.as_str())),
+                            EventVerdict::Valid { event_type } => {
+                                (Some(event_type.as_str()), "pending", None)
+                            }
+                            EventVerdict::Rejected { reason } => {
+                                (None, "rejected", Some(reason.as_str()))
+                            }
                         };
                         insert
                             .execute(params![
@@ -242,7 +249,10 @@ fn write(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Option<IngestReport>
     Ok(reports)
 }
 
-fn write_quarantine(stmt: &mut rusqlite::CachedStatement<'_>, q: &Quarantined) -> rusqlite::Result<()> {
+fn write_quarantine(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    q: &Quarantined,
+) -> rusqlite::Result<()> {
     let digest = DedupDigest::of_bytes(&q.body);
     stmt.execute(params![
         &*q.source,

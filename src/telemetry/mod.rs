@@ -7,6 +7,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -49,6 +50,16 @@ pub struct SourceOutcome {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    pub listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
 /// Every metric switchyard exports.
 pub struct Metrics {
     registry: Registry,
@@ -60,6 +71,10 @@ pub struct Metrics {
     pub events: Family<SourceOutcome, Counter>,
     /// `switchyard_journal_commit_seconds`: time from handing a batch to the writer to its durable commit.
     pub commit_seconds: Histogram,
+    /// `switchyard_http_connections{listener}`: open connections per listener.
+    pub connections: Family<ListenerLabel, Gauge>,
+    /// `switchyard_ingress_in_flight{source}`: requests being read, verified or journaled.
+    pub in_flight: Family<SourceLabel, Gauge>,
 }
 
 impl Metrics {
@@ -69,20 +84,42 @@ impl Metrics {
         let key_matches = Family::<SourceKey, Counter>::default();
         let events = Family::<SourceOutcome, Counter>::default();
         let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
-        registry.register("ingress_requests", "Webhook requests by source and HTTP status", requests.clone());
+        registry.register(
+            "ingress_requests",
+            "Webhook requests by source and HTTP status",
+            requests.clone(),
+        );
         registry.register(
             "ingress_key_matches",
             "Verified requests by source, matching key label and signature form",
             key_matches.clone(),
         );
-        registry.register("ingress_events", "Events by source and journal outcome", events.clone());
+        registry.register(
+            "ingress_events",
+            "Events by source and journal outcome",
+            events.clone(),
+        );
         registry.register(
             "journal_commit_seconds",
             "Time for a batch to become durable in the journal",
             commit_seconds.clone(),
         );
+        let connections = Family::<ListenerLabel, Gauge>::default();
+        let in_flight = Family::<SourceLabel, Gauge>::default();
+        registry.register(
+            "http_connections",
+            "Open connections per listener",
+            connections.clone(),
+        );
+        registry.register(
+            "ingress_in_flight",
+            "Webhook requests in progress",
+            in_flight.clone(),
+        );
         Arc::new(Self {
             registry,
+            connections,
+            in_flight,
             requests,
             key_matches,
             events,
@@ -95,5 +132,22 @@ impl Metrics {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Counts something in progress: increments a gauge now, decrements it when
+/// dropped, however the work ends (including a cancelled future).
+pub struct InProgress(Gauge);
+
+impl InProgress {
+    pub fn start(g: &Gauge) -> Self {
+        g.inc();
+        Self(g.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

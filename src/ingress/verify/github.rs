@@ -3,13 +3,17 @@
 
 use http::{HeaderName, HeaderValue};
 
-use super::{Match, Unverified, VerifyError, decode_signature, header_value, mac, matching_key, single_header};
+use super::{
+    Match, Unverified, VerifyError, decode_signature, header_value, mac, matching_key,
+    single_header,
+};
 use crate::config::SourceConfig;
 
 const SIGNATURE: &str = "x-hub-signature-256";
 
 pub(super) fn verify(src: &SourceConfig, req: &Unverified) -> Result<Match, VerifyError> {
-    let sig = single_header(&req.headers, SIGNATURE)?.ok_or(VerifyError::MissingSignature(SIGNATURE))?;
+    let sig =
+        single_header(&req.headers, SIGNATURE)?.ok_or(VerifyError::MissingSignature(SIGNATURE))?;
     let (bytes, form) = decode_signature(sig).ok_or(VerifyError::BadSignature)?;
     let key = matching_key(&src.keys, &[&req.body], &bytes).ok_or(VerifyError::BadSignature)?;
     let text = |name: &str| {

@@ -9,7 +9,9 @@ use crate::config::{SignatureEncoding, SourceConfig};
 
 pub(super) fn verify(src: &SourceConfig, req: &Unverified) -> Result<Match, VerifyError> {
     let sig = single(&req.headers, &src.hmac_header)?;
-    let sig = sig.strip_prefix(src.hmac_prefix.as_str()).ok_or(VerifyError::BadSignature)?;
+    let sig = sig
+        .strip_prefix(src.hmac_prefix.as_str())
+        .ok_or(VerifyError::BadSignature)?;
     let (bytes, form) = match src.signature_encoding {
         SignatureEncoding::Hex => (hex::decode(sig).ok(), SignatureForm::HexLower),
         SignatureEncoding::Base64 => (
@@ -17,7 +19,9 @@ pub(super) fn verify(src: &SourceConfig, req: &Unverified) -> Result<Match, Veri
             SignatureForm::Base64,
         ),
     };
-    let bytes = bytes.filter(|b| b.len() == 32).ok_or(VerifyError::BadSignature)?;
+    let bytes = bytes
+        .filter(|b| b.len() == 32)
+        .ok_or(VerifyError::BadSignature)?;
     let key = matching_key(&src.keys, &[&req.body], &bytes).ok_or(VerifyError::BadSignature)?;
     Ok(Match::signed(key, form))
 }
@@ -25,11 +29,16 @@ pub(super) fn verify(src: &SourceConfig, req: &Unverified) -> Result<Match, Veri
 /// Like `single_header` but for a configured (non-static) header name.
 fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, VerifyError> {
     let mut it = headers.get_all(name).iter();
-    let first = it.next().ok_or(VerifyError::MissingSignature("(configured header)"))?;
+    let first = it
+        .next()
+        .ok_or(VerifyError::MissingSignature("(configured header)"))?;
     if it.next().is_some() {
         return Err(VerifyError::DuplicateSignature("(configured header)"));
     }
-    first.to_str().map(str::trim).map_err(|_| VerifyError::BadSignature)
+    first
+        .to_str()
+        .map(str::trim)
+        .map_err(|_| VerifyError::BadSignature)
 }
 
 pub(super) fn sign(src: &SourceConfig, key: &[u8], body: &[u8]) -> Vec<(HeaderName, HeaderValue)> {

@@ -219,11 +219,15 @@ pub fn decode_signature(text: &str) -> Option<([u8; 32], SignatureForm)> {
     let try_engine = |e: &dyn Fn(&str) -> Result<Vec<u8>, base64::DecodeError>| {
         e(text).ok().filter(|v| v.len() == 32)
     };
-    if let Some(v) = try_engine(&|t| STANDARD.decode(t)).or_else(|| try_engine(&|t| STANDARD_NO_PAD.decode(t))) {
+    if let Some(v) =
+        try_engine(&|t| STANDARD.decode(t)).or_else(|| try_engine(&|t| STANDARD_NO_PAD.decode(t)))
+    {
         out.copy_from_slice(&v);
         return Some((out, SignatureForm::Base64));
     }
-    if let Some(v) = try_engine(&|t| URL_SAFE.decode(t)).or_else(|| try_engine(&|t| URL_SAFE_NO_PAD.decode(t))) {
+    if let Some(v) =
+        try_engine(&|t| URL_SAFE.decode(t)).or_else(|| try_engine(&|t| URL_SAFE_NO_PAD.decode(t)))
+    {
         out.copy_from_slice(&v);
         return Some((out, SignatureForm::Base64Url));
     }
@@ -265,8 +269,14 @@ mod tests {
         let hexu = hexl.to_uppercase();
         let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
         let b64u = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-        assert_eq!(decode_signature(&hexl), Some((raw, SignatureForm::HexLower)));
-        assert_eq!(decode_signature(&format!("sha256={hexu}")), Some((raw, SignatureForm::HexUpper)));
+        assert_eq!(
+            decode_signature(&hexl),
+            Some((raw, SignatureForm::HexLower))
+        );
+        assert_eq!(
+            decode_signature(&format!("sha256={hexu}")),
+            Some((raw, SignatureForm::HexUpper))
+        );
         assert_eq!(decode_signature(&b64), Some((raw, SignatureForm::Base64)));
         assert_eq!(decode_signature(&b64u).map(|x| x.0), Some(raw));
     }

@@ -6,17 +6,25 @@
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
 
-use super::{Match, SignatureForm, Unverified, VerifyError, header_value, mac, matching_key, single_header};
+use super::{
+    Match, SignatureForm, Unverified, VerifyError, header_value, mac, matching_key, single_header,
+};
 use crate::config::SourceConfig;
 
 const ID: &str = "webhook-id";
 const TIMESTAMP: &str = "webhook-timestamp";
 const SIGNATURE: &str = "webhook-signature";
 
-pub(super) fn verify(src: &SourceConfig, req: &Unverified, now_secs: i64) -> Result<Match, VerifyError> {
-    let sigs = single_header(&req.headers, SIGNATURE)?.ok_or(VerifyError::MissingSignature(SIGNATURE))?;
+pub(super) fn verify(
+    src: &SourceConfig,
+    req: &Unverified,
+    now_secs: i64,
+) -> Result<Match, VerifyError> {
+    let sigs =
+        single_header(&req.headers, SIGNATURE)?.ok_or(VerifyError::MissingSignature(SIGNATURE))?;
     let id = single_header(&req.headers, ID)?.ok_or(VerifyError::MissingHeader(ID))?;
-    let ts_text = single_header(&req.headers, TIMESTAMP)?.ok_or(VerifyError::MissingHeader(TIMESTAMP))?;
+    let ts_text =
+        single_header(&req.headers, TIMESTAMP)?.ok_or(VerifyError::MissingHeader(TIMESTAMP))?;
     let ts: i64 = ts_text.parse().map_err(|_| VerifyError::StaleTimestamp)?;
     if ts.abs_diff(now_secs) > src.tolerance.as_secs() {
         return Err(VerifyError::StaleTimestamp);
@@ -40,11 +48,19 @@ pub(super) fn verify(src: &SourceConfig, req: &Unverified, now_secs: i64) -> Res
 
 /// Signs with a fresh message id derived from the body and time.
 pub(super) fn sign(key: &[u8], body: &[u8], now_secs: i64) -> Vec<(HeaderName, HeaderValue)> {
-    let id = format!("msg_{}", &hex::encode(mac(key, &[body, &now_secs.to_be_bytes()]))[..24]);
+    let id = format!(
+        "msg_{}",
+        &hex::encode(mac(key, &[body, &now_secs.to_be_bytes()]))[..24]
+    );
     sign_with_id(key, body, &id, now_secs)
 }
 
-pub(crate) fn sign_with_id(key: &[u8], body: &[u8], id: &str, ts: i64) -> Vec<(HeaderName, HeaderValue)> {
+pub(crate) fn sign_with_id(
+    key: &[u8],
+    body: &[u8],
+    id: &str,
+    ts: i64,
+) -> Vec<(HeaderName, HeaderValue)> {
     let ts = ts.to_string();
     let sig = mac(key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
     vec![
@@ -52,7 +68,10 @@ pub(crate) fn sign_with_id(key: &[u8], body: &[u8], id: &str, ts: i64) -> Vec<(H
         (HeaderName::from_static(TIMESTAMP), header_value(ts)),
         (
             HeaderName::from_static(SIGNATURE),
-            header_value(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(sig))),
+            header_value(format!(
+                "v1,{}",
+                base64::engine::general_purpose::STANDARD.encode(sig)
+            )),
         ),
     ]
 }
@@ -65,8 +84,17 @@ mod tests {
     /// The test vector published with the Standard Webhooks specification.
     #[test]
     fn matches_the_specification_test_vector() {
-        let key = decode_key_for_tests(VerifyKind::StandardWebhooks, KeyEncoding::Utf8, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-        let h = sign_with_id(&key, br#"{"test": 2432232314}"#, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330);
+        let key = decode_key_for_tests(
+            VerifyKind::StandardWebhooks,
+            KeyEncoding::Utf8,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        );
+        let h = sign_with_id(
+            &key,
+            br#"{"test": 2432232314}"#,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+        );
         assert_eq!(h[2].1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 }

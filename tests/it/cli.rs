@@ -1,0 +1,194 @@
+//! The `switchyard` binary: check, sign, send, serve with SIGTERM, and a
+//! crash right after a 200 loses nothing.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{self, KEY};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn check_accepts_the_shipped_config() {
+    let out = bin()
+        .args(["--config", "config.yaml", "check"])
+        .env("SCREENMEET_SIGNING_KEY", "k")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "config.yaml: ok (1 source: screenmeet)\n"
+    );
+}
+
+#[test]
+fn check_lists_every_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.yaml");
+    std::fs::write(&p, "listen: nowhere\nstore: sqlite://x.db\nsurprise: 1\nsources:\n  a: { path: /a, verify: screenmeet, keys: [ { label: current, secret: \"${NOT_SET_ANYWHERE}\" } ] }\n").unwrap();
+    let out = bin().arg("--config").arg(&p).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 problems"), "{err}");
+    assert!(err.contains("listen: invalid socket address"), "{err}");
+    assert!(err.contains("surprise: unknown key"), "{err}");
+    assert!(
+        err.contains("environment variable NOT_SET_ANYWHERE is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sign_prints_the_hmac_in_hex_and_base64() {
+    // RFC 4231 test case 2.
+    let run = |enc: &str| {
+        let mut child = bin()
+            .args(["sign", "--key-env", "SY_TEST_KEY", "--encoding", enc])
+            .env("SY_TEST_KEY", "Jefe")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"what do ya want for nothing?")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        run("hex"),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843\n"
+    );
+    assert_eq!(
+        run("base64"),
+        "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=\n"
+    );
+}
+
+/// Starts `switchyard serve` on free ports; returns the child and its listen address.
+fn serve(env: &support::Env) -> (Child, String) {
+    let cfg = env.dir.path().join("config.yaml");
+    let port = free_port();
+    let text = format!(
+        "listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\nsources:\n  screenmeet:\n    path: /hooks/screenmeet\n    verify: screenmeet\n    keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ]\n"
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--log-format", "json", "serve"])
+        .env("SY_KEY", KEY)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the "listening" log line: the port is bound once it is printed.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("switchyard is listening") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("127.0.0.1:{port}"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn send(env: &support::Env, file: &str) -> (i32, String) {
+    let out = bin()
+        .arg("--config")
+        .arg(env.dir.path().join("config.yaml"))
+        .args(["send", "--source", "screenmeet", file])
+        .env("SY_KEY", KEY)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn send_posts_a_signed_file_and_sigterm_stops_cleanly() {
+    let env = support::env();
+    let (mut child, _) = serve(&env);
+    let (code, out) = send(&env, "examples/events/session-closed.json");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "200 OK\n{\"accepted\":1,\"duplicates\":0,\"rejected\":0}\n"
+    );
+    let (_, out) = send(&env, "examples/events/session-closed.json");
+    assert!(out.contains("\"duplicates\":1"), "{out}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM should exit 0, got {exit:?}");
+    assert_eq!(
+        support::count(
+            &env.dir.path().join("journal.db"),
+            "SELECT count(*) FROM events"
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_crash_right_after_200_loses_nothing() {
+    let env = support::env();
+    let (mut child, _) = serve(&env);
+    let (code, out) = send(&env, "examples/events/batch-50.json");
+    assert_eq!(code, 0, "{out}");
+    child.kill().unwrap(); // SIGKILL: no shutdown code runs
+    child.wait().unwrap();
+    let db = env.dir.path().join("journal.db");
+    assert_eq!(support::count(&db, "SELECT count(*) FROM events"), 50);
+}
+
+#[test]
+fn send_reports_a_refusal_with_exit_1() {
+    let env = support::env();
+    let (mut child, addr) = serve(&env);
+    let out = bin()
+        .args([
+            "send",
+            "--key-env",
+            "SY_WRONG",
+            "--url",
+            &format!("http://{addr}/hooks/screenmeet"),
+            "examples/events/session-closed.json",
+        ])
+        .env("SY_WRONG", "not-the-key")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("401 Unauthorized\n"), "{text}");
+    assert!(text.contains("bad_signature"), "{text}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,163 @@
+//! config.yaml: the shipped file and every example parse; mistakes are
+//! reported all at once with their YAML paths.
+
+use std::path::Path;
+
+use switchyard::config::{Config, StoreUrl};
+
+fn parse(text: &str, env: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_str_with_env(text, Path::new("/srv/sy"), &|k| {
+        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })
+    .map_err(|e| e.problems.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn shipped_config_parses_with_its_secret_from_the_environment() {
+    let text = std::fs::read_to_string("config.yaml").unwrap();
+    let c = parse(&text, &[("SCREENMEET_SIGNING_KEY", "k")]).unwrap();
+    assert_eq!(
+        c.store,
+        StoreUrl::Sqlite("/srv/sy/data/switchyard.db".into())
+    );
+    let s = &c.sources["screenmeet"];
+    assert_eq!(s.path, "/hooks/screenmeet");
+    assert_eq!(s.keys.len(), 1, "the empty previous key is unused");
+    assert_eq!(s.max_body, 1024 * 1024);
+    assert_eq!(s.dedup_window.as_secs(), 7 * 24 * 3600);
+}
+
+#[test]
+fn shipped_config_without_the_key_names_the_variable_and_the_key() {
+    let text = std::fs::read_to_string("config.yaml").unwrap();
+    let errs = parse(&text, &[]).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("sources.screenmeet.keys[0].secret: environment variable SCREENMEET_SIGNING_KEY is not set"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn every_example_config_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let gh = dir.path().join("gh");
+    std::fs::write(&gh, "gh-secret\n").unwrap();
+    let env = [
+        ("SCREENMEET_SIGNING_KEY", "k"),
+        (
+            "BILLING_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+        ("MONITOR_HMAC_KEY", "00ff"),
+        ("GITHUB_WEBHOOK_SECRET_FILE", gh.to_str().unwrap()),
+    ];
+    let mut n = 0;
+    for entry in std::fs::read_dir("examples/configs").unwrap() {
+        let p = entry.unwrap().path();
+        let c = parse(&std::fs::read_to_string(&p).unwrap(), &env)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", p.display()));
+        assert!(!c.sources.is_empty());
+        n += 1;
+    }
+    assert!(n >= 2);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_path() {
+    let text = r#"
+listen: 127.0.0.1:8080
+store: mysql://nope
+colour: blue
+server:
+  header_read_timeout: soon
+sources:
+  a:
+    path: hooks/a
+    verify: screenmeet
+    keys: [ { label: current, secret: "${MISSING}" } ]
+  b:
+    path: /hooks/b
+    verify: hmac
+    keys: [ { label: k, secret: x }, { label: k, secret: y } ]
+  c:
+    path: /hooks/c
+    verify: screenmeet
+    kyes: []
+"#;
+    let errs = parse(text, &[]).unwrap_err();
+    let want = [
+        "sources.a.keys[0].secret: environment variable MISSING is not set",
+        "colour: unknown key",
+        "store: unsupported store \"mysql://nope\"",
+        "server.header_read_timeout: invalid duration \"soon\"",
+        "sources.a.path: \"hooks/a\" must start with /",
+        "sources.b.keys[1].label: duplicate key label \"k\"",
+        "sources.b.header: verify: hmac needs header:",
+        "sources.c.kyes: unknown field `kyes`",
+    ];
+    for w in want {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn verify_none_is_refused_off_loopback() {
+    let text =
+        "listen: 0.0.0.0:8080\nstore: sqlite://x.db\nsources:\n  dev: { path: /d, verify: none }\n";
+    let errs = parse(text, &[]).unwrap_err();
+    assert!(
+        errs[0].contains("only allowed when listen is a loopback address"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn secret_file_is_read_relative_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.txt"), "from-file\n").unwrap();
+    let text = "listen: 127.0.0.1:1\nstore: sqlite://x.db\nsources:\n  s: { path: /s, verify: screenmeet, keys: [ { label: current, secret_file: key.txt } ] }\n";
+    let c = Config::from_str_with_env(text, dir.path(), &|_| None).unwrap();
+    assert_eq!(c.sources["s"].keys[0].bytes, b"from-file");
+    let missing = "listen: 127.0.0.1:1\nstore: sqlite://x.db\nsources:\n  s: { path: /s, verify: screenmeet, keys: [ { label: current, secret_file: nope.txt } ] }\n";
+    let e = Config::from_str_with_env(missing, dir.path(), &|_| None).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("sources.s.keys[0].secret_file: cannot read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn key_encodings_decode_or_explain() {
+    let t = |enc: &str, key: &str| {
+        format!(
+            "listen: 127.0.0.1:1\nstore: sqlite://x.db\nsources:\n  s: {{ path: /s, verify: screenmeet, key_encoding: {enc}, keys: [ {{ label: current, secret: \"{key}\" }} ] }}\n"
+        )
+    };
+    let c = parse(&t("hex", "00ff"), &[]).unwrap();
+    assert_eq!(c.sources["s"].keys[0].bytes, vec![0, 255]);
+    let c = parse(&t("base64", "AP8="), &[]).unwrap();
+    assert_eq!(c.sources["s"].keys[0].bytes, vec![0, 255]);
+    let errs = parse(&t("hex", "xyz"), &[]).unwrap_err();
+    assert_eq!(
+        errs,
+        vec!["sources.s.keys[0].secret: key_encoding is hex but the secret is not hex"]
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let text = "listen: 127.0.0.1:1\nstore: sqlite://x.db\nsources:\n  s: { path: /s, verify: screenmeet, keys: [ { label: current, secret: hunter2-secret } ] }\n";
+    let c = parse(text, &[]).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("hunter2"), "{dbg}");
+    assert!(dbg.contains("current"));
+}

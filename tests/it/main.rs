@@ -1,0 +1,11 @@
+//! Integration tests: one binary, a module per area.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod config;
+mod ingress;
+mod server;
+mod sources;
+mod store_faults;

@@ -1,0 +1,107 @@
+//! The journal on a real filesystem that fills up: the ingress answers 503
+//! (never 200), writes no half batch, and recovers without a restart when
+//! space comes back. Needs root to mount a small tmpfs (CI runs as root).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{self, KEY, PATH, batch, sign_hex};
+
+/// A tmpfs mounted for one test; unmounted on drop.
+struct SmallDisk {
+    mnt: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("disk");
+        std::fs::create_dir(&mnt).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mnt)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a tmpfs and must run as root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { mnt, _dir: dir }
+    }
+
+    /// Writes a filler file until the filesystem is full.
+    fn fill(&self) -> PathBuf {
+        let p = self.mnt.join("filler");
+        let mut f = std::fs::File::create(&p).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        while f.write_all(&[0]).is_ok() {}
+        let _ = f.sync_all();
+        p
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+    }
+}
+
+fn db_events(db: &Path) -> i64 {
+    support::count(db, "SELECT count(*) FROM events")
+}
+
+#[tokio::test]
+async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
+    let disk = SmallDisk::mount("4m");
+    let mut env = support::env();
+    let db = disk.mnt.join("journal.db");
+    env.config.store = switchyard::config::StoreUrl::Sqlite(db.clone());
+    let running = switchyard::app::start(env.config.clone()).await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://{}{PATH}", running.addr);
+    let send = |body: Vec<u8>| {
+        client
+            .post(&url)
+            .header("x-signature", sign_hex(KEY, &body))
+            .body(body)
+            .send()
+    };
+    assert_eq!(send(batch(2, "before", 10)).await.unwrap().status(), 200);
+    assert_eq!(db_events(&db), 2);
+
+    let filler = disk.fill();
+    let big = batch(400, "during", 900); // ~400 KB: needs new WAL pages
+    let resp = send(big.clone()).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(json["error"], "store_unavailable");
+    let ready = reqwest::get(format!("http://{}/readyz", running.admin_addr.unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        db_events(&db),
+        2,
+        "no part of the failed batch may be stored"
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let resp = send(big).await.unwrap();
+    assert_eq!(resp.status(), 200, "recovers once space is back");
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"accepted":400,"duplicates":0,"rejected":0})
+    );
+    let ready = reqwest::get(format!("http://{}/readyz", running.admin_addr.unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    running.stop().await;
+    assert_eq!(db_events(&db), 402);
+}

@@ -1,0 +1,164 @@
+//! Helpers shared by the integration tests: configs in a temp dir, a real
+//! SQLite journal, signing, and a started instance on port 0.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt as _;
+use switchyard::config::Config;
+use switchyard::ingress::verify::mac;
+use switchyard::store::Store;
+use switchyard::telemetry::Metrics;
+use tower::ServiceExt as _;
+
+pub const KEY: &str = "test-signing-key";
+pub const OLD_KEY: &str = "old-signing-key";
+pub const PATH: &str = "/hooks/screenmeet";
+
+/// A temp dir holding a config and its SQLite journal.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+}
+
+impl Env {
+    pub fn db(&self) -> PathBuf {
+        match &self.config.store {
+            switchyard::config::StoreUrl::Sqlite(p) => p.clone(),
+        }
+    }
+
+    /// Rows in `events` (all states).
+    pub fn events(&self) -> i64 {
+        count(&self.db(), "SELECT count(*) FROM events")
+    }
+
+    pub fn quarantined(&self) -> i64 {
+        count(&self.db(), "SELECT count(*) FROM quarantine")
+    }
+
+    pub fn query_strings(&self, sql: &str) -> Vec<String> {
+        let c = rusqlite::Connection::open(self.db()).unwrap();
+        let mut st = c.prepare(sql).unwrap();
+        st.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+}
+
+pub fn count(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The default test config: one ScreenMeet source with `current` and
+/// `previous` keys, plus `extra` YAML appended under `sources:`.
+pub fn env_with(extra_top: &str, extra_sources: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "listen: 127.0.0.1:0\nstore: sqlite://{db}\nadmin:\n  listen: 127.0.0.1:0\n{extra_top}\nsources:\n  screenmeet:\n    path: {PATH}\n    verify: screenmeet\n    keys:\n      - {{ label: current, secret: \"${{TEST_KEY}}\" }}\n      - {{ label: previous, secret: \"${{TEST_OLD_KEY:-}}\" }}\n    max_body: 1MiB\n{extra_sources}",
+        db = dir.path().join("journal.db").display()
+    );
+    let config = Config::from_str_with_env(&text, dir.path(), &|k| match k {
+        "TEST_KEY" => Some(KEY.into()),
+        "TEST_OLD_KEY" => Some(OLD_KEY.into()),
+        "WHSEC" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
+    Env { dir, config }
+}
+
+pub fn env() -> Env {
+    env_with("", "")
+}
+
+pub fn sign_hex(key: &str, body: &[u8]) -> String {
+    hex::encode(mac(key.as_bytes(), &[body]))
+}
+
+/// A router over a real journal, for socket-free tests.
+pub struct Harness {
+    pub env: Env,
+    pub router: axum::Router,
+    pub metrics: std::sync::Arc<Metrics>,
+    pub store: Store,
+}
+
+pub fn harness_with(env: Env) -> Harness {
+    let store = Store::open(&env.config.store).unwrap();
+    let metrics = Metrics::new();
+    let router = switchyard::ingress::router(&env.config, store.clone(), metrics.clone());
+    Harness {
+        env,
+        router,
+        metrics,
+        store,
+    }
+}
+
+pub fn harness() -> Harness {
+    harness_with(env())
+}
+
+/// A parsed answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub json: serde_json::Value,
+    pub headers: http::HeaderMap,
+}
+
+impl Answer {
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("<none>")
+    }
+}
+
+impl Harness {
+    pub async fn call(&self, req: Request<Body>) -> Answer {
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Answer {
+            status,
+            json,
+            headers,
+        }
+    }
+
+    /// POSTs `body` signed with the current key (hex).
+    pub async fn post_signed(&self, body: &[u8]) -> Answer {
+        self.call(signed(body)).await
+    }
+}
+
+pub fn signed(body: &[u8]) -> Request<Body> {
+    Request::post(PATH)
+        .header("content-type", "text/plain")
+        .header("x-signature-algo", "sha256")
+        .header("x-signature", sign_hex(KEY, body))
+        .body(Body::from(body.to_vec()))
+        .unwrap()
+}
+
+/// A batch of `n` distinct events of about `pad` bytes each.
+pub fn batch(n: usize, tag: &str, pad: usize) -> Vec<u8> {
+    let events: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"type":"session.closed","id":"{tag}{i:06}","ts":"2026-11-30T14:00:00.000Z","message":"{}"}}"#,
+                "x".repeat(pad)
+            )
+        })
+        .collect();
+    format!("[{}]", events.join(",")).into_bytes()
+}
