@@ -45,7 +45,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tracing::warn!(source = %name, "source {name} accepts UNAUTHENTICATED requests (verify: none); use it only for local development");
         }
     }
-    let store = Store::open(&config.store).context("opening the journal")?;
+    let store =
+        Store::open(&config.store, config.max_dedup_window()).context("opening the journal")?;
     let metrics = Metrics::new();
     let listener = bind(config.listen, config.server.max_connections)
         .with_context(|| format!("binding {}", config.listen))?;

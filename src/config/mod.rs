@@ -253,6 +253,15 @@ impl Config {
         load::parse(&text, base, &|k| std::env::var(k).ok())
     }
 
+    /// The longest dedup window of any source.
+    pub fn max_dedup_window(&self) -> Duration {
+        self.sources
+            .values()
+            .map(|s| s.dedup_window)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The source whose `path` is `path`, if any.
     pub fn source_by_path(&self, path: &str) -> Option<&SourceConfig> {
         self.sources.values().find(|s| s.path == path)

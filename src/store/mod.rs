@@ -6,6 +6,7 @@
 //! commit: one fsync serves many waiters) and answers each waiter only after
 //! that commit is durable. SQLite is the embedded default.
 
+mod dedup;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -79,14 +80,20 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store and starts its writer.
-    pub fn open(url: &StoreUrl) -> Result<Store, StoreError> {
+    /// `max_dedup_window` is the longest window of any source: how far back
+    /// the dedup index is rebuilt from the journal.
+    pub fn open(
+        url: &StoreUrl,
+        max_dedup_window: std::time::Duration,
+    ) -> Result<Store, StoreError> {
         match url {
             StoreUrl::Sqlite(path) => {
                 // Bounded: when the disk is slower than the senders, requests
                 // wait here (and time out at the client) instead of piling up memory.
                 let (tx, rx) = mpsc::channel(1024);
                 let healthy = Arc::new(AtomicBool::new(true));
-                let writer = sqlite::spawn_writer(path.clone(), rx, healthy.clone())?;
+                let window_ms = i64::try_from(max_dedup_window.as_millis()).unwrap_or(i64::MAX);
+                let writer = sqlite::spawn_writer(path.clone(), rx, healthy.clone(), window_ms)?;
                 Ok(Store {
                     tx,
                     healthy,

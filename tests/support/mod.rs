@@ -92,7 +92,7 @@ pub struct Harness {
 }
 
 pub fn harness_with(env: Env) -> Harness {
-    let store = Store::open(&env.config.store).unwrap();
+    let store = Store::open(&env.config.store, env.config.max_dedup_window()).unwrap();
     let metrics = Metrics::new();
     let router = switchyard::ingress::router(&env.config, store.clone(), metrics.clone());
     Harness {
