@@ -278,13 +278,24 @@ async fn dedup_survives_a_restart() {
     let body = batch(4, "restart", 10);
     let client = reqwest::Client::new();
     let running = switchyard::app::start(env.config.clone()).await.unwrap();
-    let first: serde_json::Value = post(&client, running.addr, &body).await.json().await.unwrap();
+    let first: serde_json::Value = post(&client, running.addr, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(first["accepted"], 4);
     running.stop().await;
     // A new process rebuilds the dedup index from the journal.
     let running = switchyard::app::start(env.config.clone()).await.unwrap();
-    let again: serde_json::Value = post(&client, running.addr, &body).await.json().await.unwrap();
-    assert_eq!(again, serde_json::json!({"accepted":0,"duplicates":4,"rejected":0}));
+    let again: serde_json::Value = post(&client, running.addr, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        serde_json::json!({"accepted":0,"duplicates":4,"rejected":0})
+    );
     running.stop().await;
     assert_eq!(env.events(), 4);
 }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on Debian with Rust installed.
+# Installs and starts what the tests need, then runs lints and every test.
+# .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What the tests need from the machine:
+# - root, to mount a small tmpfs for the full-disk test (tests/it/store_faults.rs);
+# - mount/umount (util-linux) and python3 (bench/ingress.sh reads the journal);
+# - room for ~3,500 sockets in the connection-hygiene test.
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/test.sh: the full-disk test mounts a tmpfs and needs root" >&2
+  exit 1
+fi
+need=()
+command -v mount >/dev/null || need+=(mount)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+ulimit -n 65536 2>/dev/null || ulimit -n 20000 2>/dev/null || true
+
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo nextest run --locked --no-fail-fast
