@@ -225,13 +225,7 @@ async fn quarantine_keeps_one_copy_of_a_resent_body() {
 
 #[tokio::test]
 async fn body_over_the_cap_is_413_with_content_length() {
-    let env = support::env_with("", "");
-    let mut cfg = env.config.clone();
-    cfg.sources.get_mut("screenmeet").unwrap().max_body = 1000;
-    let h = support::harness_with(support::Env {
-        dir: env.dir,
-        config: cfg,
-    });
+    let h = support::harness_with(support::env_with_cap(1000));
     let body = batch(20, "big", 100);
     assert!(body.len() > 1000);
     let a = h.post_signed(&body).await;
@@ -241,13 +235,7 @@ async fn body_over_the_cap_is_413_with_content_length() {
 
 #[tokio::test]
 async fn chunked_body_over_the_cap_is_413_without_content_length() {
-    let env = support::env_with("", "");
-    let mut cfg = env.config.clone();
-    cfg.sources.get_mut("screenmeet").unwrap().max_body = 1000;
-    let h = support::harness_with(support::Env {
-        dir: env.dir,
-        config: cfg,
-    });
+    let h = support::harness_with(support::env_with_cap(1000));
     let body = batch(20, "big", 100);
     let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = body
         .chunks(100)

@@ -68,6 +68,11 @@ async fn signed_request_over_tcp_is_journaled_and_counted_in_metrics() {
     assert_eq!(env.events(), 50);
 }
 
+/// A raw request head for the ScreenMeet path with a signature and one framing header.
+fn signed_head(sig: &str, framing: &str) -> String {
+    format!("POST {PATH} HTTP/1.1\r\nhost: x\r\nx-signature: {sig}\r\n{framing}\r\n\r\n")
+}
+
 /// Reads until the server closes the connection; returns what it sent.
 async fn read_until_closed(mut s: TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
@@ -180,26 +185,19 @@ async fn slow_and_idle_connections_are_closed_while_signed_requests_succeed() {
 
 #[tokio::test]
 async fn oversized_body_over_tcp_is_413_with_and_without_content_length() {
-    let env = support::env_with("", "");
-    let mut cfg = env.config.clone();
-    cfg.sources.get_mut("screenmeet").unwrap().max_body = 2000;
-    let running = switchyard::app::start(cfg).await.unwrap();
+    let env = support::env_with_cap(2000);
+    let running = switchyard::app::start(env.config.clone()).await.unwrap();
     let body = batch(40, "big", 100);
     let sig = sign_hex(KEY, &body);
     // Declared length above the cap: refused before the body is read.
     let mut s = TcpStream::connect(running.addr).await.unwrap();
-    let head = format!(
-        "POST {PATH} HTTP/1.1\r\nhost: x\r\nx-signature: {sig}\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = signed_head(&sig, &format!("content-length: {}", body.len()));
     s.write_all(head.as_bytes()).await.unwrap();
     let answer = String::from_utf8_lossy(&read_until_closed(s).await).into_owned();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     // Chunked: counted while streaming.
     let mut s = TcpStream::connect(running.addr).await.unwrap();
-    let head = format!(
-        "POST {PATH} HTTP/1.1\r\nhost: x\r\nx-signature: {sig}\r\ntransfer-encoding: chunked\r\n\r\n"
-    );
+    let head = signed_head(&sig, "transfer-encoding: chunked");
     s.write_all(head.as_bytes()).await.unwrap();
     for c in body.chunks(500) {
         let chunk = format!("{:x}\r\n", c.len());
@@ -225,10 +223,7 @@ async fn shutdown_finishes_a_request_in_flight_then_closes_the_journal() {
     let body = batch(3, "inflight", 10);
     let sig = sign_hex(KEY, &body);
     let mut s = TcpStream::connect(running.addr).await.unwrap();
-    let head = format!(
-        "POST {PATH} HTTP/1.1\r\nhost: x\r\nx-signature: {sig}\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = signed_head(&sig, &format!("content-length: {}", body.len()));
     s.write_all(head.as_bytes()).await.unwrap();
     s.write_all(&body[..10]).await.unwrap();
     // Wait until the ingress is inside the request (reading its body).

@@ -75,6 +75,13 @@ pub fn env_with(extra_top: &str, extra_sources: &str) -> Env {
     Env { dir, config }
 }
 
+/// The default env with the ScreenMeet source's body cap set to `cap` bytes.
+pub fn env_with_cap(cap: u64) -> Env {
+    let mut env = env();
+    env.config.sources.get_mut("screenmeet").unwrap().max_body = cap;
+    env
+}
+
 pub fn env() -> Env {
     env_with("", "")
 }
