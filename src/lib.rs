@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod ingress;
+pub mod rules;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

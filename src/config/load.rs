@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_norway::Value;
 
 use super::{
-    AdminConfig, BodyShape, Config, KeyEncoding, ServerConfig, SignatureEncoding, SigningKey,
-    SourceConfig, SourceEntry, StoreUrl, VerifyKind,
+    AdminConfig, BodyShape, Config, KeyEncoding, RulesConfig, ServerConfig, SignatureEncoding,
+    SigningKey, SourceConfig, SourceEntry, StoreUrl, TargetConfig, TargetEntry, VerifyKind,
 };
 
 /// One thing wrong with the config, at a YAML path such as `sources.screenmeet.keys[0].secret`.
@@ -53,7 +53,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const TOP_LEVEL: &[&str] = &["listen", "store", "server", "admin", "sources"];
+const TOP_LEVEL: &[&str] = &["listen", "store", "server", "admin", "sources", "targets", "rules"];
 const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_MAX_DEPTH: usize = 64;
@@ -128,6 +128,58 @@ pub(super) fn parse(
     if let Some(s) = &server {
         check_server(s, &mut problems);
     }
+    let rules = match sections.remove("rules") {
+        Some(v) => section::<RulesConfig>(v, "rules", &mut problems),
+        None => Some(RulesConfig::default()),
+    }
+    .map(|mut r| {
+        if r.dir.is_relative() {
+            r.dir = base_dir.join(&r.dir);
+        }
+        r
+    });
+    let mut targets = BTreeMap::new();
+    match sections.remove("targets") {
+        None | Some(Value::Null) => {}
+        Some(Value::Mapping(m)) => {
+            for (k, v) in m {
+                let Some(name) = k.as_str().map(str::to_owned) else {
+                    problems.add("targets", "target names must be strings");
+                    continue;
+                };
+                let path = format!("targets.{name}");
+                let Some(entry) = section::<TargetEntry>(v, &path, &mut problems) else {
+                    continue;
+                };
+                let allowed = entry.kind.allowed_settings();
+                let mut ok = true;
+                for key in entry.settings.keys() {
+                    if !allowed.contains(&key.as_str()) {
+                        ok = false;
+                        problems.add(
+                            format!("{path}.{key}"),
+                            format!(
+                                "unknown setting for a {} target (expected one of: {})",
+                                entry.kind.as_str(),
+                                allowed.join(", ")
+                            ),
+                        );
+                    }
+                }
+                if ok {
+                    targets.insert(
+                        name.clone(),
+                        TargetConfig {
+                            name,
+                            kind: entry.kind,
+                            settings: entry.settings,
+                        },
+                    );
+                }
+            }
+        }
+        Some(_) => problems.add("targets", "expected a mapping of target name to target"),
+    }
 
     let mut sources = BTreeMap::new();
     match required(&mut sections, "sources", &mut problems) {
@@ -161,14 +213,16 @@ pub(super) fn parse(
         }
     }
 
-    match (listen, store, server, admin) {
-        (Some(listen), Some(store), Some(server), Some(admin)) if problems.0.is_empty() => {
+    match (listen, store, server, admin, rules) {
+        (Some(listen), Some(store), Some(server), Some(admin), Some(rules)) if problems.0.is_empty() => {
             Ok(Config {
                 listen,
                 store,
                 server,
                 admin,
                 sources,
+                targets,
+                rules,
             })
         }
         _ => Err(ConfigError {

@@ -27,6 +27,99 @@ pub struct Config {
     pub server: ServerConfig,
     pub admin: AdminConfig,
     pub sources: BTreeMap<String, SourceConfig>,
+    pub targets: BTreeMap<String, TargetConfig>,
+    pub rules: RulesConfig,
+}
+
+/// Where actions go. Their delivery settings are read by the connectors;
+/// here the name, the kind and the allowed keys are checked.
+#[derive(Clone, Debug)]
+pub struct TargetConfig {
+    pub name: String,
+    pub kind: TargetKind,
+    /// Kind-specific settings, interpolated, as written.
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+/// The kinds of target a rule can address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Slack,
+    Jira,
+    Pagerduty,
+    Servicenow,
+    Zendesk,
+    Github,
+    Http,
+    Smtp,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Slack => "slack",
+            TargetKind::Jira => "jira",
+            TargetKind::Pagerduty => "pagerduty",
+            TargetKind::Servicenow => "servicenow",
+            TargetKind::Zendesk => "zendesk",
+            TargetKind::Github => "github",
+            TargetKind::Http => "http",
+            TargetKind::Smtp => "smtp",
+        }
+    }
+
+    /// The settings a target of this kind may have.
+    pub fn allowed_settings(self) -> &'static [&'static str] {
+        match self {
+            TargetKind::Slack => &["webhook_url", "token", "channel", "api_url", "delivery"],
+            TargetKind::Jira => &["base_url", "email", "api_token", "project", "issue_type", "delivery"],
+            TargetKind::Pagerduty => &["routing_key", "api_url", "delivery"],
+            TargetKind::Servicenow => &["base_url", "username", "password", "table", "delivery"],
+            TargetKind::Zendesk => &["base_url", "email", "api_token", "delivery"],
+            TargetKind::Github => &["api_url", "token", "repo", "delivery"],
+            TargetKind::Http => &["base_url", "headers", "hmac_secret", "hmac_header", "delivery"],
+            TargetKind::Smtp => &["url", "from", "username", "password", "tls", "delivery"],
+        }
+    }
+}
+
+/// The rule engine: where scripts live and the limits every script runs under.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Directory of `.rhai` files (relative to the config file).
+    pub dir: PathBuf,
+    /// Rhai operations one rule may run per event.
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Wall-clock budget of one rule for one event.
+    pub time_budget: Span,
+    /// Quiet time after a change under `dir` before reloading.
+    pub reload_debounce: Span,
+    /// Safety-net rescan interval, for changes the watcher missed.
+    pub rescan_every: Span,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("rules"),
+            max_operations: 200_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            max_string_size: 256 * 1024,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+            time_budget: Span(Duration::from_millis(50)),
+            reload_debounce: Span(Duration::from_millis(150)),
+            rescan_every: Span(Duration::from_secs(30)),
+        }
+    }
 }
 
 /// Where the journal lives.
@@ -160,6 +253,14 @@ impl fmt::Debug for SigningKey {
 }
 
 /// One `keys:` entry as written.
+/// A target as written: `kind` plus kind-specific settings.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TargetEntry {
+    pub kind: TargetKind,
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEntry {
