@@ -7,16 +7,27 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
 use crate::config::{Config, VerifyKind};
+use crate::dispatch::evaluate::Evaluator;
+use crate::rules::reload::{LiveRules, WatchHandle};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::{admin, ingress};
 
+/// Work that runs beside the servers and stops after them.
+struct Background {
+    evaluator: Evaluator,
+    watcher: WatchHandle,
+}
+
 /// A started instance: where it listens and how to stop it.
 pub struct Running {
     pub addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
+    pub rules: Arc<LiveRules>,
     trigger: Trigger,
     done: tokio::task::JoinHandle<()>,
 }
@@ -45,9 +56,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             tracing::warn!(source = %name, "source {name} accepts UNAUTHENTICATED requests (verify: none); use it only for local development");
         }
     }
+    let metrics = Metrics::new();
+    let rules = LiveRules::start(config.clone(), metrics.clone()).map_err(|errors| {
+        anyhow::anyhow!(
+            "the rules in {} do not load:\n  {}",
+            config.rules.dir.display(),
+            errors.join("\n  ")
+        )
+    })?;
     let store =
         Store::open(&config.store, config.max_dedup_window()).context("opening the journal")?;
-    let metrics = Metrics::new();
+    let evaluator = Evaluator::spawn(&store, rules.clone(), metrics.clone())
+        .context("starting the evaluation loop")?;
+    let watcher = rules
+        .watch()
+        .with_context(|| format!("watching {}", config.rules.dir.display()))?;
     let listener = bind(config.listen, config.server.max_connections)
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -76,10 +99,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         store,
         metrics,
+        Background { evaluator, watcher },
     ));
     Ok(Running {
         addr,
         admin_addr,
+        rules,
         trigger,
         done,
     })
@@ -95,6 +120,7 @@ async fn run(
     shutdown: Shutdown,
     store: Store,
     metrics: std::sync::Arc<Metrics>,
+    background: Background,
 ) {
     let gauge = |name: &str| {
         metrics
@@ -117,8 +143,14 @@ async fn run(
     if let Some(t) = admin_task {
         let _ = t.await;
     }
-    // Routers (and their store handles) are gone once the servers return;
-    // the writer finishes queued jobs and closes the database.
+    // No new events arrive now: stop evaluating (the batch in hand commits),
+    // stop watching rules, then let the writer finish and close the database.
+    let Background { evaluator, watcher } = background;
+    let _ = tokio::task::spawn_blocking(move || {
+        evaluator.stop();
+        drop(watcher);
+    })
+    .await;
     store.close().await;
     tracing::info!("switchyard stopped; journal closed");
 }

@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, KeyEncoding, SignatureEncoding, SourceConfig, VerifyKind};
 use crate::ingress::verify::Verifier;
+use crate::rules::{RuleSet, cases};
+use crate::store::outbox::{self, PendingEvent};
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Parser, Debug)]
@@ -40,12 +42,29 @@ pub struct Cli {
 pub enum Command {
     /// Run the router: receive, verify and journal webhooks.
     Serve,
-    /// Validate config.yaml and report every problem; exit 1 if any.
+    /// Validate config.yaml, compile the rules and run their tests; exit 1 on any problem.
     Check,
+    /// Print, as JSON lines, the actions the current rules plan for events (nothing is sent or stored).
+    Route(RouteArgs),
+    /// Run the rule tests under rules/tests/ and print a report; exit 1 on failure.
+    Test,
     /// Print the signature a sender would attach to a body.
     Sign(SignArgs),
     /// Sign a file and POST it, like the sender's Test button; prints the answer.
     Send(SendArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RouteArgs {
+    /// A batch (JSON array) or a single event (JSON object); `-` reads stdin.
+    #[arg(required_unless_present = "stored")]
+    pub file: Option<PathBuf>,
+    /// Route a stored event by its id instead of a file.
+    #[arg(long, conflicts_with = "file")]
+    pub stored: Option<i64>,
+    /// What now() returns (RFC 3339); default: the event's `ts`, else the current time.
+    #[arg(long)]
+    pub now: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -110,6 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let config = load(&cli.config)?;
             let running = crate::app::start(config).await?;
             crate::shutdown::on_signals(running.trigger());
+            reload_on_sighup(running.rules.clone());
             running.wait().await;
             Ok(0)
         }
@@ -122,13 +142,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     if c.sources.len() == 1 { "" } else { "s" },
                     c.sources.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
-                Ok(0)
+                match RuleSet::load(&c) {
+                    Err(errors) => {
+                        for e in errors {
+                            eprintln!("{}/{e}", c.rules.dir.display());
+                        }
+                        Ok(1)
+                    }
+                    Ok(set) => {
+                        let report = cases::run(&set);
+                        println!(
+                            "{}: ok ({} rule file{}, version {}); tests: {} passed, {} failed",
+                            c.rules.dir.display(),
+                            set.files().len(),
+                            if set.files().len() == 1 { "" } else { "s" },
+                            set.version,
+                            report.passed(),
+                            report.failed()
+                        );
+                        for f in report.failures() {
+                            eprintln!("rule test failed: {f}");
+                        }
+                        Ok(if report.ok() { 0 } else { 1 })
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("{}: {e}", cli.config.display());
                 Ok(1)
             }
         },
+        Command::Test => {
+            let c = load(&cli.config)?;
+            let set = RuleSet::load(&c).map_err(|errors| {
+                anyhow::anyhow!(
+                    "rules do not compile:\n  {}",
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n  ")
+                )
+            })?;
+            let report = cases::run(&set);
+            print!("{report}");
+            Ok(if report.ok() { 0 } else { 1 })
+        }
+        Command::Route(args) => route(&cli.config, args),
         Command::Sign(args) => {
             let body = read_input(args.file.as_deref())?;
             let signer = Signer::resolve(&cli.config, &args.key)?;
@@ -178,6 +238,123 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if status.is_success() { 0 } else { 1 })
         }
     }
+}
+
+/// SIGHUP reloads the rules (the watcher does it on its own; this is for
+/// operators and tools that expect the signal).
+fn reload_on_sighup(rules: std::sync::Arc<crate::rules::reload::LiveRules>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading rules");
+            let r = rules.clone();
+            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+        }
+    });
+}
+
+/// `switchyard route`: evaluates without sending or storing anything.
+fn route(config_path: &Path, args: RouteArgs) -> anyhow::Result<i32> {
+    let c = load(config_path)?;
+    let set = RuleSet::load(&c).map_err(|errors| {
+        anyhow::anyhow!(
+            "rules do not compile:\n  {}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        )
+    })?;
+    let events: Vec<PendingEvent> = match (&args.file, args.stored) {
+        (_, Some(id)) => {
+            let store = crate::config::StoreUrl::clone(&c.store);
+            let crate::config::StoreUrl::Sqlite(path) = store;
+            let conn = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .with_context(|| format!("opening {}", path.display()))?;
+            vec![
+                outbox::event_by_id(&conn, id)?
+                    .with_context(|| format!("no stored event with id {id}"))?,
+            ]
+        }
+        (Some(file), None) => {
+            let text =
+                String::from_utf8(read_input(Some(file))?).context("the file is not UTF-8")?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).context("the file is not JSON")?;
+            let items = match value {
+                serde_json::Value::Array(items) => items,
+                other => vec![other],
+            };
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let event_type = v
+                        .get("type")
+                        .and_then(|t| t.as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let ts = v.get("ts").and_then(|t| t.as_str()).map(str::to_owned);
+                    PendingEvent {
+                        id: i as i64 + 1,
+                        event_type,
+                        body: v.to_string(),
+                        received_at: time_ms(args.now.as_deref().or(ts.as_deref())),
+                    }
+                })
+                .collect()
+        }
+        (None, None) => bail!("give a FILE or --stored ID"),
+    };
+    let mut failed = false;
+    for ev in &events {
+        let at = match &args.now {
+            Some(t) => time_ms(Some(t)),
+            None => ev.received_at,
+        };
+        let ev = PendingEvent {
+            received_at: at,
+            ..ev.clone()
+        };
+        let eval = crate::dispatch::evaluate::dry_run(&set, &ev);
+        for a in &eval.actions {
+            println!(
+                "{}",
+                serde_json::json!({"event": ev.id, "type": ev.event_type, "rule": a.rule, "target": a.target, "action": a.action, "payload": a.payload})
+            );
+        }
+        for r in &eval.rules {
+            if let Some(e) = &r.error {
+                failed = true;
+                eprintln!("event {} ({}): {e}", ev.id, ev.event_type);
+            }
+            if let Some(s) = &r.skip {
+                eprintln!(
+                    "event {} ({}): {} skipped: {s}",
+                    ev.id, ev.event_type, r.rule
+                );
+            }
+        }
+        if eval.outcome == crate::rules::Outcome::NoRule {
+            eprintln!("event {} ({}): no rule for this type", ev.id, ev.event_type);
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// Milliseconds of an RFC 3339 time; the current time when absent or unreadable.
+fn time_ms(t: Option<&str>) -> i64 {
+    t.and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(crate::domain::now_millis, |d| d.as_millis() as i64)
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {

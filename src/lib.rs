@@ -17,6 +17,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dispatch;
 pub mod domain;
 pub mod ingress;
 pub mod rules;

@@ -53,7 +53,9 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const TOP_LEVEL: &[&str] = &["listen", "store", "server", "admin", "sources", "targets", "rules"];
+const TOP_LEVEL: &[&str] = &[
+    "listen", "store", "server", "admin", "sources", "targets", "rules",
+];
 const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_MAX_DEPTH: usize = 64;
@@ -214,7 +216,9 @@ pub(super) fn parse(
     }
 
     match (listen, store, server, admin, rules) {
-        (Some(listen), Some(store), Some(server), Some(admin), Some(rules)) if problems.0.is_empty() => {
+        (Some(listen), Some(store), Some(server), Some(admin), Some(rules))
+            if problems.0.is_empty() =>
+        {
             Ok(Config {
                 listen,
                 store,

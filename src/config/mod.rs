@@ -73,12 +73,25 @@ impl TargetKind {
     pub fn allowed_settings(self) -> &'static [&'static str] {
         match self {
             TargetKind::Slack => &["webhook_url", "token", "channel", "api_url", "delivery"],
-            TargetKind::Jira => &["base_url", "email", "api_token", "project", "issue_type", "delivery"],
+            TargetKind::Jira => &[
+                "base_url",
+                "email",
+                "api_token",
+                "project",
+                "issue_type",
+                "delivery",
+            ],
             TargetKind::Pagerduty => &["routing_key", "api_url", "delivery"],
             TargetKind::Servicenow => &["base_url", "username", "password", "table", "delivery"],
             TargetKind::Zendesk => &["base_url", "email", "api_token", "delivery"],
             TargetKind::Github => &["api_url", "token", "repo", "delivery"],
-            TargetKind::Http => &["base_url", "headers", "hmac_secret", "hmac_header", "delivery"],
+            TargetKind::Http => &[
+                "base_url",
+                "headers",
+                "hmac_secret",
+                "hmac_header",
+                "delivery",
+            ],
             TargetKind::Smtp => &["url", "from", "username", "password", "tls", "delivery"],
         }
     }

@@ -37,20 +37,29 @@ thread_local! {
 pub(super) fn with_ctx<T>(ctx: Ctx, f: impl FnOnce() -> T) -> (T, Ctx) {
     CTX.with(|c| *c.borrow_mut() = Some(ctx));
     let out = f();
-    let ctx = CTX.with(|c| c.borrow_mut().take()).expect("context installed above");
+    let ctx = CTX
+        .with(|c| c.borrow_mut().take())
+        .expect("context installed above");
     (out, ctx)
 }
 
 fn with<T>(f: impl FnOnce(&mut Ctx) -> T) -> Result<T, Box<EvalAltResult>> {
     CTX.with(|c| match c.borrow_mut().as_mut() {
         Some(ctx) => Ok(f(ctx)),
-        None => Err(err("this function is only available while a rule handles an event")),
+        None => Err(err(
+            "this function is only available while a rule handles an event",
+        )),
     })
 }
 
 /// The rule running on this thread, for log lines.
 pub(super) fn current_rule() -> String {
-    CTX.with(|c| c.borrow().as_ref().map(|x| x.rule.clone()).unwrap_or_default())
+    CTX.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|x| x.rule.clone())
+            .unwrap_or_default()
+    })
 }
 
 fn err(msg: impl Into<String>) -> Box<EvalAltResult> {
@@ -65,19 +74,30 @@ pub(super) fn register(engine: &mut Engine) {
         m.insert("text".into(), text.into());
         record(ActionKind::Slack, target, m)
     });
-    engine.register_fn("slack", |target: &str, m: Map| record(ActionKind::Slack, target, m));
+    engine.register_fn("slack", |target: &str, m: Map| {
+        record(ActionKind::Slack, target, m)
+    });
     engine.register_fn("slack", |_: &str, other: Dynamic| -> R<()> {
         Err(err(format!(
             "slack() takes a text string or a map #{{text, blocks, channel, thread_key}}, not {}",
             other.type_name()
         )))
     });
-    engine.register_fn("ticket", |target: &str, m: Map| record(ActionKind::Ticket, target, m));
-    engine.register_fn("email", |target: &str, m: Map| record(ActionKind::Email, target, m));
-    engine.register_fn("http", |target: &str, m: Map| record(ActionKind::Http, target, m));
+    engine.register_fn("ticket", |target: &str, m: Map| {
+        record(ActionKind::Ticket, target, m)
+    });
+    engine.register_fn("email", |target: &str, m: Map| {
+        record(ActionKind::Email, target, m)
+    });
+    engine.register_fn("http", |target: &str, m: Map| {
+        record(ActionKind::Http, target, m)
+    });
     for name in ["ticket", "email", "http"] {
         engine.register_fn(name, move |_: &str, other: Dynamic| -> R<()> {
-            Err(err(format!("{name}() takes a map #{{...}} as its second argument, not {}", other.type_name())))
+            Err(err(format!(
+                "{name}() takes a map #{{...}} as its second argument, not {}",
+                other.type_name()
+            )))
         });
     }
 
@@ -88,18 +108,31 @@ pub(super) fn register(engine: &mut Engine) {
             "warn" => tracing::warn!(%rule, "{msg}"),
             "info" => tracing::info!(%rule, "{msg}"),
             "debug" => tracing::debug!(%rule, "{msg}"),
-            other => return Err(err(format!("log level {other:?} is not one of error, warn, info, debug"))),
+            other => {
+                return Err(err(format!(
+                    "log level {other:?} is not one of error, warn, info, debug"
+                )));
+            }
         }
         Ok(())
     });
-    engine.register_fn("skip", |reason: &str| with(|c| c.skip = Some(reason.to_owned())));
+    engine.register_fn("skip", |reason: &str| {
+        with(|c| c.skip = Some(reason.to_owned()))
+    });
 
     engine.register_fn("now", || with(|c| c.now_ms));
     engine.register_fn("parse_time", |ts: &str| -> R<i64> {
         humantime::parse_rfc3339_weak(ts.trim_end_matches('Z').trim())
             .or_else(|_| humantime::parse_rfc3339(ts))
-            .map(|t| t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
-            .map_err(|_| err(format!("parse_time: {ts:?} is not an ISO 8601 / RFC 3339 time")))
+            .map(|t| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64)
+            })
+            .map_err(|_| {
+                err(format!(
+                    "parse_time: {ts:?} is not an ISO 8601 / RFC 3339 time"
+                ))
+            })
     });
     engine.register_fn("format_time", |ms: i64| -> String {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
@@ -114,10 +147,13 @@ pub(super) fn register(engine: &mut Engine) {
         humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
     });
     engine.register_fn("json", |v: Dynamic| -> R<String> {
-        let value: Value = rhai::serde::from_dynamic(&v).map_err(|e| err(format!("json(): {e}")))?;
+        let value: Value =
+            rhai::serde::from_dynamic(&v).map_err(|e| err(format!("json(): {e}")))?;
         Ok(value.to_string())
     });
-    engine.register_fn("once", |key: &str, window_ms: i64| state_hit(key, window_ms).map(|n| n == 1));
+    engine.register_fn("once", |key: &str, window_ms: i64| {
+        state_hit(key, window_ms).map(|n| n == 1)
+    });
     engine.register_fn("count", state_hit);
 }
 
@@ -129,7 +165,11 @@ fn state_hit(key: &str, window_ms: i64) -> R<i64> {
     with(|c| {
         let now = c.now_ms;
         c.undo.push((key.to_owned(), c.state.0.get(key).copied()));
-        let e = c.state.0.entry(key.to_owned()).or_insert(StateEntry { until: 0, count: 0 });
+        let e = c
+            .state
+            .0
+            .entry(key.to_owned())
+            .or_insert(StateEntry { until: 0, count: 0 });
         if e.until <= now {
             *e = StateEntry {
                 until: now.saturating_add(window_ms),
@@ -149,7 +189,9 @@ fn record(kind: ActionKind, target: &str, m: Map) -> R<()> {
     let (allowed, required): (&[&str], &[&str]) = match kind {
         ActionKind::Slack => (&["text", "blocks", "channel", "thread_key"], &[]),
         ActionKind::Ticket => (
-            &["key", "title", "body", "priority", "labels", "fields", "action"],
+            &[
+                "key", "title", "body", "priority", "labels", "fields", "action",
+            ],
             &["title"],
         ),
         ActionKind::Email => (&["to", "cc", "subject", "text", "html"], &["to", "subject"]),
@@ -165,7 +207,7 @@ fn record(kind: ActionKind, target: &str, m: Map) -> R<()> {
         }
     }
     for r in required {
-        if !m.get(*r).is_some_and(|v| !v.is_unit()) {
+        if m.get(*r).is_none_or(|v| v.is_unit()) {
             return Err(err(format!("{fname}(): {r:?} is required")));
         }
     }
@@ -181,7 +223,11 @@ fn record(kind: ActionKind, target: &str, m: Map) -> R<()> {
             names.sort_unstable();
             return Err(err(format!(
                 "unknown target {target:?} (targets in config.yaml: {})",
-                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
             )));
         };
         if !kind.accepts(tkind) {
@@ -205,7 +251,9 @@ fn check_types(kind: ActionKind, p: &Value) -> R<()> {
     let fname = kind.as_str();
     let want = |field: &str, ok: fn(&Value) -> bool, what: &str| -> R<()> {
         match p.get(field) {
-            Some(v) if !v.is_null() && !ok(v) => Err(err(format!("{fname}(): {field:?} must be {what}"))),
+            Some(v) if !v.is_null() && !ok(v) => {
+                Err(err(format!("{fname}(): {field:?} must be {what}")))
+            }
             _ => Ok(()),
         }
     };
@@ -245,16 +293,27 @@ fn check_types(kind: ActionKind, p: &Value) -> R<()> {
         ActionKind::Http => {
             want(
                 "method",
-                |v| matches!(v.as_str(), Some("GET" | "POST" | "PUT" | "PATCH" | "DELETE")),
+                |v| {
+                    matches!(
+                        v.as_str(),
+                        Some("GET" | "POST" | "PUT" | "PATCH" | "DELETE")
+                    )
+                },
                 "one of GET, POST, PUT, PATCH, DELETE",
             )?;
-            want("path", |v| v.as_str().is_some_and(|s| s.starts_with('/')), "a string starting with /")?;
+            want(
+                "path",
+                |v| v.as_str().is_some_and(|s| s.starts_with('/')),
+                "a string starting with /",
+            )?;
             want(
                 "headers",
-                |v| v.as_object().is_some_and(|o| o.values().all(Value::is_string)),
+                |v| {
+                    v.as_object()
+                        .is_some_and(|o| o.values().all(Value::is_string))
+                },
                 "a map of strings",
             )
         }
     }
 }
-

@@ -41,14 +41,20 @@ pub fn build(limits: &RulesConfig) -> Engine {
     engine.disable_symbol("eval");
     // Rhai's own `sleep` blocks the thread past any deadline (and panics on
     // huge floats): replace both overloads with an error.
-    engine.register_fn("sleep", |_: i64| -> Result<(), Box<EvalAltResult>> { Err(no_sleep()) });
-    engine.register_fn("sleep", |_: f64| -> Result<(), Box<EvalAltResult>> { Err(no_sleep()) });
+    engine.register_fn("sleep", |_: i64| -> Result<(), Box<EvalAltResult>> {
+        Err(no_sleep())
+    });
+    engine.register_fn("sleep", |_: f64| -> Result<(), Box<EvalAltResult>> {
+        Err(no_sleep())
+    });
     engine.on_progress(|ops| {
         // Checking the clock every operation would cost more than the script.
         if ops % 512 != 0 {
             return None;
         }
-        let late = DEADLINE.with(|d| d.get()).is_some_and(|d| Instant::now() > d);
+        let late = DEADLINE
+            .with(|d| d.get())
+            .is_some_and(|d| Instant::now() > d);
         late.then(|| Dynamic::from(TIME_BUDGET_TOKEN))
     });
     engine.on_print(|s| tracing::info!(rule = %super::api::current_rule(), "{s}"));

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TargetKind;
 pub use engine::build as build_engine;
-pub use set::{LoadError, RuleFile, RuleSet};
+pub use set::{LoadError, RuleFile, RuleSet, fingerprint};
 
 /// The four action functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,7 +29,11 @@ impl fmt::Display for LoadError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         }
     }
 }
@@ -77,7 +81,12 @@ impl RuleSet {
                 .map(|(n, t)| (n.clone(), t.kind))
                 .collect::<HashMap<_, _>>(),
         );
-        Self::load_dir(&config.rules.dir, engine, targets, config.rules.time_budget.0)
+        Self::load_dir(
+            &config.rules.dir,
+            engine,
+            targets,
+            config.rules.time_budget.0,
+        )
     }
 
     fn load_dir(
@@ -95,14 +104,10 @@ impl RuleSet {
             }]
         })?;
         let mut errors = Vec::new();
-        let mut hasher = Sha256::new();
+        let version = fingerprint_of(&sources);
         let mut by_type: HashMap<String, Vec<Arc<RuleFile>>> = HashMap::new();
         let mut any = Vec::new();
         for (name, event_type, text) in sources {
-            hasher.update(name.as_bytes());
-            hasher.update([0]);
-            hasher.update(text.as_bytes());
-            hasher.update([0]);
             let ast = match engine.compile(&text) {
                 Ok(ast) => ast,
                 Err(e) => {
@@ -115,7 +120,10 @@ impl RuleSet {
                     continue;
                 }
             };
-            if !ast.iter_functions().any(|f| f.name == "on_event" && f.params.len() == 1) {
+            if !ast
+                .iter_functions()
+                .any(|f| f.name == "on_event" && f.params.len() == 1)
+            {
                 errors.push(LoadError {
                     file: name.clone(),
                     line: 0,
@@ -137,7 +145,6 @@ impl RuleSet {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let version: String = hex::encode(hasher.finalize())[..12].to_owned();
         Ok(RuleSet {
             version: version.into(),
             dir: dir.to_owned(),
@@ -153,7 +160,10 @@ impl RuleSet {
     pub fn files(&self) -> Vec<Arc<RuleFile>> {
         let mut types: Vec<&String> = self.by_type.keys().collect();
         types.sort();
-        let mut out: Vec<Arc<RuleFile>> = types.into_iter().flat_map(|t| self.by_type[t].clone()).collect();
+        let mut out: Vec<Arc<RuleFile>> = types
+            .into_iter()
+            .flat_map(|t| self.by_type[t].clone())
+            .collect();
         out.extend(self.any.iter().cloned());
         out
     }
@@ -167,12 +177,26 @@ impl RuleSet {
     /// (the time the event was received, so a replay decides the same way).
     /// Each rule fails alone: its actions and state writes are dropped, the
     /// others still count.
-    pub fn evaluate(&self, event_json: &str, event_type: &str, now_ms: i64, state: StateMap) -> (Evaluation, StateMap) {
-        let typed = self.by_type.get(event_type).map(Vec::as_slice).unwrap_or(&[]);
+    pub fn evaluate(
+        &self,
+        event_json: &str,
+        event_type: &str,
+        now_ms: i64,
+        state: StateMap,
+    ) -> (Evaluation, StateMap) {
+        let typed = self
+            .by_type
+            .get(event_type)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let rules: Vec<&Arc<RuleFile>> = typed.iter().chain(self.any.iter()).collect();
         let mut eval = Evaluation {
             version: self.version.clone(),
-            outcome: if typed.is_empty() { Outcome::NoRule } else { Outcome::Routed },
+            outcome: if typed.is_empty() {
+                Outcome::NoRule
+            } else {
+                Outcome::Routed
+            },
             rules: Vec::new(),
             actions: Vec::new(),
             state_writes: Vec::new(),
@@ -207,8 +231,13 @@ impl RuleSet {
             let (result, mut ctx) = api::with_ctx(ctx, || {
                 engine::with_budget(self.budget, || {
                     let opts = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-                    self.engine
-                        .call_fn_with_options::<Dynamic>(opts, &mut Scope::new(), &rule.ast, "on_event", (event.clone(),))
+                    self.engine.call_fn_with_options::<Dynamic>(
+                        opts,
+                        &mut Scope::new(),
+                        &rule.ast,
+                        "on_event",
+                        (event.clone(),),
+                    )
                 })
             });
             let mut run = RuleRun {
@@ -261,9 +290,15 @@ fn describe(file: &str, e: EvalAltResult, budget: Duration) -> String {
         EvalAltResult::ErrorTerminated(token, _) if token.to_string() == TIME_BUDGET_TOKEN => {
             format!("exceeded its time budget of {budget:?} (rules.time_budget)")
         }
-        EvalAltResult::ErrorTooManyOperations(_) => "exceeded its operation limit (rules.max_operations)".into(),
-        EvalAltResult::ErrorStackOverflow(_) => "exceeded the call depth limit (rules.max_call_levels)".into(),
-        EvalAltResult::ErrorDataTooLarge(what, _) => format!("{what} exceeds its size limit (rules.max_string_size / max_array_size / max_map_size)"),
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            "exceeded its operation limit (rules.max_operations)".into()
+        }
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "exceeded the call depth limit (rules.max_call_levels)".into()
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} exceeds its size limit (rules.max_string_size / max_array_size / max_map_size)"
+        ),
         EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
         other => other.to_string(),
     };
@@ -272,6 +307,22 @@ fn describe(file: &str, e: EvalAltResult, budget: Duration) -> String {
         (Some(l), None) => format!("{file}:{l}: {msg}"),
         _ => format!("{file}: {msg}"),
     }
+}
+
+/// The version a load of `dir` would get now: a hash of names and contents.
+pub fn fingerprint(dir: &Path) -> std::io::Result<String> {
+    scan(dir).map(|s| fingerprint_of(&s))
+}
+
+fn fingerprint_of(sources: &[(String, String, String)]) -> String {
+    let mut hasher = Sha256::new();
+    for (name, _, text) in sources {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())[..12].to_owned()
 }
 
 /// `(relative name, event type, text)` of every rule file, sorted.
@@ -302,7 +353,11 @@ fn scan(dir: &Path) -> std::io::Result<Vec<(String, String, String)>> {
                     continue;
                 }
                 if std::fs::metadata(f.path()).is_ok_and(|m| m.is_file()) {
-                    out.push((format!("{name}/{fname}"), name.clone(), std::fs::read_to_string(f.path())?));
+                    out.push((
+                        format!("{name}/{fname}"),
+                        name.clone(),
+                        std::fs::read_to_string(f.path())?,
+                    ));
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! that commit is durable. SQLite is the embedded default.
 
 mod dedup;
+pub mod outbox;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -70,10 +71,49 @@ enum Job {
     Close,
 }
 
+/// The highest event id known to be on disk, and a way to wait for it to
+/// move. The evaluation loop reads only durable events.
+#[derive(Default)]
+pub struct Durable {
+    id: std::sync::Mutex<i64>,
+    moved: std::sync::Condvar,
+}
+
+impl Durable {
+    pub fn advance(&self, id: i64) {
+        if let Ok(mut g) = self.id.lock()
+            && id > *g
+        {
+            *g = id;
+            self.moved.notify_all();
+        }
+    }
+
+    /// Wakes waiters without moving the id (they re-check and go on waiting).
+    pub fn wake(&self) {
+        self.moved.notify_all();
+    }
+
+    pub fn get(&self) -> i64 {
+        self.id.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    /// Waits until the durable id passes `seen`, or `timeout`; returns it.
+    pub fn wait_beyond(&self, seen: i64, timeout: std::time::Duration) -> i64 {
+        let Ok(g) = self.id.lock() else { return seen };
+        match self.moved.wait_timeout_while(g, timeout, |id| *id <= seen) {
+            Ok((g, _)) => *g,
+            Err(_) => seen,
+        }
+    }
+}
+
 /// A cheap, cloneable handle to the journal writer.
 #[derive(Clone)]
 pub struct Store {
     tx: mpsc::Sender<Job>,
+    path: PathBuf,
+    durable: Arc<Durable>,
     healthy: Arc<AtomicBool>,
     writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
@@ -93,9 +133,18 @@ impl Store {
                 let (tx, rx) = mpsc::channel(1024);
                 let healthy = Arc::new(AtomicBool::new(true));
                 let window_ms = i64::try_from(max_dedup_window.as_millis()).unwrap_or(i64::MAX);
-                let writer = sqlite::spawn_writer(path.clone(), rx, healthy.clone(), window_ms)?;
+                let durable = Arc::new(Durable::default());
+                let writer = sqlite::spawn_writer(
+                    path.clone(),
+                    rx,
+                    healthy.clone(),
+                    window_ms,
+                    durable.clone(),
+                )?;
                 Ok(Store {
                     tx,
+                    path: path.clone(),
+                    durable,
                     healthy,
                     writer: Arc::new(std::sync::Mutex::new(Some(writer))),
                 })
@@ -121,6 +170,16 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Where durable event ids are published.
+    pub fn durable(&self) -> Arc<Durable> {
+        self.durable.clone()
+    }
+
+    /// A separate connection for the evaluation loop and tools.
+    pub fn connect(&self) -> Result<rusqlite::Connection, StoreError> {
+        sqlite::open(&self.path)
     }
 
     /// Whether the last write succeeded (readiness).

@@ -30,8 +30,12 @@ use super::dedup::{DedupIndex, Pending};
 use super::{Job, Quarantined, StoreError};
 use crate::domain::{DedupDigest, EventVerdict, IngestReport, now_millis};
 
-const SCHEMA: &str = include_str!("migrations/0001_journal.sql");
-const SCHEMA_VERSION: i64 = 1;
+/// Migrations in order; `PRAGMA user_version` counts how many ran.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_journal.sql"),
+    include_str!("migrations/0002_outbox.sql"),
+];
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Upper bound on events per group commit, so one transaction stays short.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 /// Expired dedup keys are forgotten at most this often.
@@ -44,15 +48,24 @@ pub(super) fn spawn_writer(
     mut rx: mpsc::Receiver<Job>,
     healthy: Arc<AtomicBool>,
     max_window_ms: i64,
+    durable: Arc<super::Durable>,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     let conn = open(&path)?;
+    // Everything in the file at open is on disk.
+    let max_id: i64 = conn
+        .query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))
+        .map_err(|e| StoreError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    durable.advance(max_id);
     let mut index = load_dedup_index(&conn, max_window_ms).map_err(|e| StoreError::Open {
         path: path.clone(),
         reason: e.to_string(),
     })?;
     tracing::info!(path = %path.display(), dedup_keys = index.len(), "journal open");
     let checkpointer = Checkpointer::spawn(path.clone())?;
-    let syncer = Syncer::spawn(wal_path(&path), healthy.clone())?;
+    let syncer = Syncer::spawn(wal_path(&path), healthy.clone(), durable)?;
     std::thread::Builder::new()
         .name("switchyard-journal".into())
         .spawn(move || {
@@ -85,11 +98,14 @@ pub(super) fn spawn_writer(
                         .and_then(|c| write(c, &jobs, &index)),
                 };
                 match result {
-                    Ok((reports, claimed)) => {
+                    Ok((reports, claimed, max_id)) => {
                         // Only now, after the commit, do the new keys count.
                         index.commit(claimed);
                         // Answered by the syncer once the WAL is on disk.
-                        syncer.hand_over(jobs.into_iter().zip(reports).collect());
+                        syncer.hand_over(Committed {
+                            jobs: jobs.into_iter().zip(reports).collect(),
+                            max_id,
+                        });
                         let now = now_millis();
                         if now - last_prune > PRUNE_EVERY_MS {
                             last_prune = now;
@@ -132,7 +148,12 @@ fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-type Committed = Vec<(Job, Option<IngestReport>)>;
+/// A committed group waiting for its sync.
+struct Committed {
+    jobs: Vec<(Job, Option<IngestReport>)>,
+    /// The highest event id the group wrote (0 if none).
+    max_id: i64,
+}
 
 /// Makes committed groups durable and answers their waiters.
 struct Syncer {
@@ -141,7 +162,11 @@ struct Syncer {
 }
 
 impl Syncer {
-    fn spawn(wal: PathBuf, healthy: Arc<AtomicBool>) -> Result<Syncer, StoreError> {
+    fn spawn(
+        wal: PathBuf,
+        healthy: Arc<AtomicBool>,
+        durable: Arc<super::Durable>,
+    ) -> Result<Syncer, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel::<Committed>();
         let thread = std::thread::Builder::new()
             .name("switchyard-fsync".into())
@@ -153,7 +178,10 @@ impl Syncer {
                     match sync_file(&wal) {
                         Ok(()) => {
                             healthy.store(true, Ordering::Relaxed);
-                            for (job, report) in groups.into_iter().flatten() {
+                            if let Some(max) = groups.iter().map(|g| g.max_id).max() {
+                                durable.advance(max);
+                            }
+                            for (job, report) in groups.into_iter().flat_map(|g| g.jobs) {
                                 answer_ok(job, report);
                             }
                         }
@@ -161,7 +189,7 @@ impl Syncer {
                             healthy.store(false, Ordering::Relaxed);
                             tracing::error!(error = %e, wal = %wal.display(), "syncing the journal failed");
                             let err = StoreError::Write(format!("syncing the journal failed: {e}"));
-                            for (job, _) in groups.into_iter().flatten() {
+                            for (job, _) in groups.into_iter().flat_map(|g| g.jobs) {
                                 answer_err(job, err.clone());
                             }
                         }
@@ -177,7 +205,7 @@ impl Syncer {
 
     fn hand_over(&self, committed: Committed) {
         if let Err(std::sync::mpsc::SendError(committed)) = self.tx.send(committed) {
-            for (job, _) in committed {
+            for (job, _) in committed.jobs {
                 answer_err(job, StoreError::Closed);
             }
         }
@@ -333,28 +361,31 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
             "schema version {version} is newer than this build understands ({SCHEMA_VERSION})"
         )));
     }
-    if version < SCHEMA_VERSION {
-        conn.execute_batch(SCHEMA).map_err(|e| err(&e))?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        // Each migration and its version bump commit together.
+        let tx = conn.unchecked_transaction().map_err(|e| err(&e))?;
+        tx.execute_batch(sql).map_err(|e| err(&e))?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)
             .map_err(|e| err(&e))?;
+        tx.commit().map_err(|e| err(&e))?;
     }
     Ok(conn)
 }
 
-/// Writes every job in one transaction. `None` reports are for quarantine
-/// jobs. The dedup keys claimed are returned for the caller to commit to the
-/// index once the transaction is durable.
-fn write(
-    conn: &mut Connection,
-    jobs: &[Job],
-    index: &DedupIndex,
-) -> Result<(Vec<Option<IngestReport>>, Pending), StoreError> {
+/// What a committed group wrote: per-job reports (`None` for quarantine
+/// jobs), the dedup keys it claimed, and its highest event id.
+type Written = (Vec<Option<IngestReport>>, Pending, i64);
+
+/// Writes every job in one transaction. The dedup keys claimed are returned
+/// for the caller to commit to the index once the transaction committed.
+fn write(conn: &mut Connection, jobs: &[Job], index: &DedupIndex) -> Result<Written, StoreError> {
     let werr = |e: rusqlite::Error| StoreError::Write(e.to_string());
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(werr)?;
     let mut reports = Vec::with_capacity(jobs.len());
     let mut claimed = Pending::default();
+    let mut max_id = 0i64;
     {
         let now = now_millis();
         let mut insert = tx
@@ -407,6 +438,7 @@ fn write(
                                 b.key_label.as_deref()
                             ])
                             .map_err(werr)?;
+                        max_id = tx.last_insert_rowid();
                         match ev.verdict {
                             EventVerdict::Valid { .. } => report.accepted += 1,
                             EventVerdict::Rejected { .. } => report.rejected += 1,
@@ -423,7 +455,7 @@ fn write(
         }
     }
     tx.commit().map_err(werr)?;
-    Ok((reports, claimed))
+    Ok((reports, claimed, max_id))
 }
 
 fn write_quarantine(

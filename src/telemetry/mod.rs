@@ -60,6 +60,22 @@ pub struct SourceLabel {
     pub source: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeOutcome {
+    pub event_type: String,
+    pub outcome: String,
+}
+
 /// Every metric switchyard exports.
 pub struct Metrics {
     registry: Registry,
@@ -75,6 +91,16 @@ pub struct Metrics {
     pub connections: Family<ListenerLabel, Gauge>,
     /// `switchyard_ingress_in_flight{source}`: requests being read, verified or journaled.
     pub in_flight: Family<SourceLabel, Gauge>,
+    /// `switchyard_rules_reloads_total{result}`: ok or error.
+    pub rule_reloads: Family<ResultLabel, Counter>,
+    /// `switchyard_rules_load_errors`: problems of the last failed reload (0 when live).
+    pub rule_load_errors: Gauge,
+    /// `switchyard_rules_version_info{version}`: 1 for the live version.
+    pub rules_version: Family<VersionLabel, Gauge>,
+    /// `switchyard_events_evaluated_total{event_type,outcome}`: routed, no_rule, rule_error.
+    pub evaluated: Family<TypeOutcome, Counter>,
+    /// `switchyard_actions_planned_total`
+    pub actions_planned: Counter,
 }
 
 impl Metrics {
@@ -116,15 +142,68 @@ impl Metrics {
             "Webhook requests in progress",
             in_flight.clone(),
         );
+        let rule_reloads = Family::<ResultLabel, Counter>::default();
+        let rule_load_errors = Gauge::default();
+        let rules_version = Family::<VersionLabel, Gauge>::default();
+        let evaluated = Family::<TypeOutcome, Counter>::default();
+        let actions_planned = Counter::default();
+        registry.register(
+            "rules_reloads",
+            "Rule reloads by result",
+            rule_reloads.clone(),
+        );
+        registry.register(
+            "rules_load_errors",
+            "Problems that stopped the last rule reload",
+            rule_load_errors.clone(),
+        );
+        registry.register(
+            "rules_version_info",
+            "The live rule-set version",
+            rules_version.clone(),
+        );
+        registry.register(
+            "events_evaluated",
+            "Evaluated events by type and outcome",
+            evaluated.clone(),
+        );
+        registry.register(
+            "actions_planned",
+            "Actions written to the outbox",
+            actions_planned.clone(),
+        );
         Arc::new(Self {
             registry,
             connections,
             in_flight,
+            rule_reloads,
+            rule_load_errors,
+            rules_version,
+            evaluated,
+            actions_planned,
             requests,
             key_matches,
             events,
             commit_seconds,
         })
+    }
+
+    pub fn rules_reload(&self, result: &str) {
+        self.rule_reloads
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Marks `version` as the live rule set (and no other).
+    pub fn rules_version(&self, version: &str) {
+        self.rules_version.clear();
+        self.rules_version
+            .get_or_create(&VersionLabel {
+                version: version.to_owned(),
+            })
+            .set(1);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -24,10 +24,16 @@ fn check_accepts_the_shipped_config() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "config.yaml: ok (1 source: screenmeet)\n"
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("config.yaml: ok (1 source: screenmeet)\n"),
+        "{stdout}"
     );
+    assert!(
+        stdout.contains("./rules: ok (3 rule files, version "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tests: 8 passed, 0 failed"), "{stdout}");
 }
 
 #[test]

@@ -61,6 +61,7 @@ pub fn count(db: &Path, sql: &str) -> i64 {
 /// `previous` keys, plus `extra` YAML appended under `sources:`.
 pub fn env_with(extra_top: &str, extra_sources: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
     let text = format!(
         "listen: 127.0.0.1:0\nstore: sqlite://{db}\nadmin:\n  listen: 127.0.0.1:0\n{extra_top}\nsources:\n  screenmeet:\n    path: {PATH}\n    verify: screenmeet\n    keys:\n      - {{ label: current, secret: \"${{TEST_KEY}}\" }}\n      - {{ label: previous, secret: \"${{TEST_OLD_KEY:-}}\" }}\n    max_body: 1MiB\n{extra_sources}",
         db = dir.path().join("journal.db").display()
