@@ -60,7 +60,7 @@ impl ActionKind {
         }
     }
 
-    fn target_kinds(self) -> &'static str {
+    pub(crate) fn target_kinds(self) -> &'static str {
         match self {
             ActionKind::Slack => "a slack target",
             ActionKind::Ticket => "a jira, pagerduty, servicenow, zendesk or github target",

@@ -12,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::api::{self, Ctx};
 use super::engine::{self, TIME_BUDGET_TOKEN};
-use super::{Evaluation, Outcome, RuleRun, StateMap};
+use super::{ActionKind, Evaluation, Outcome, RuleRun, StateMap};
 use crate::config::{Config, TargetKind};
 
 /// A problem with one rule file, located like a compiler error.
@@ -120,6 +120,11 @@ impl RuleSet {
                     continue;
                 }
             };
+            let literal = check_literal_targets(&name, &text, &targets);
+            if !literal.is_empty() {
+                errors.extend(literal);
+                continue;
+            }
             if !ast
                 .iter_functions()
                 .any(|f| f.name == "on_event" && f.params.len() == 1)
@@ -307,6 +312,77 @@ fn describe(file: &str, e: EvalAltResult, budget: Duration) -> String {
         (Some(l), None) => format!("{file}:{l}: {msg}"),
         _ => format!("{file}: {msg}"),
     }
+}
+
+/// Targets named by a string literal (`slack("support", ...)`) are checked
+/// when the set loads, so `switchyard check` finds a typo before an event
+/// does. Names computed at run time are checked when the call runs.
+fn check_literal_targets(
+    file: &str,
+    text: &str,
+    targets: &HashMap<String, TargetKind>,
+) -> Vec<LoadError> {
+    let mut errors = Vec::new();
+    for (lineno, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for kind in [
+            ActionKind::Slack,
+            ActionKind::Ticket,
+            ActionKind::Email,
+            ActionKind::Http,
+        ] {
+            let fname = kind.as_str();
+            let mut from = 0;
+            while let Some(i) = code[from..].find(fname).map(|i| i + from) {
+                from = i + fname.len();
+                let before_ok = code[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                let rest = code[from..].trim_start();
+                let Some(args) = rest.strip_prefix('(') else {
+                    continue;
+                };
+                let Some(lit) = args.trim_start().strip_prefix('"') else {
+                    continue;
+                };
+                let Some(end) = lit.find('"') else { continue };
+                if !before_ok {
+                    continue;
+                }
+                let target = &lit[..end];
+                let message = match targets.get(target) {
+                    None => {
+                        let mut names: Vec<&str> = targets.keys().map(String::as_str).collect();
+                        names.sort_unstable();
+                        format!(
+                            "unknown target {target:?} (targets in config.yaml: {})",
+                            if names.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                names.join(", ")
+                            }
+                        )
+                    }
+                    Some(&t) if !kind.accepts(t) => {
+                        format!(
+                            "target {target:?} is a {} target; {fname}() needs {}",
+                            t.as_str(),
+                            kind.target_kinds()
+                        )
+                    }
+                    Some(_) => continue,
+                };
+                errors.push(LoadError {
+                    file: file.to_owned(),
+                    line: lineno + 1,
+                    column: code[..i].chars().count() + 1,
+                    message,
+                });
+            }
+        }
+    }
+    errors
 }
 
 /// The version a load of `dir` would get now: a hash of names and contents.

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod config;
 mod ingress;
+mod rules;
 mod server;
 mod sources;
 mod store_faults;
