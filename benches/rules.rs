@@ -19,7 +19,8 @@ fn config(rules_dir: &std::path::Path) -> Config {
 }
 
 fn first_event(file: &str) -> (String, String) {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     let e = v[0].clone();
     (e["type"].as_str().unwrap().to_owned(), e.to_string())
 }
@@ -35,7 +36,9 @@ fn bench(c: &mut Criterion) {
     }
     for i in 0..1000 {
         std::fs::write(
-            crowded_dir.path().join(format!("unrelated.type{i:04}.rhai")),
+            crowded_dir
+                .path()
+                .join(format!("unrelated.type{i:04}.rhai")),
             r#"fn on_event(e) { slack("support", `unrelated ${e.id}`); }"#,
         )
         .unwrap();
@@ -43,7 +46,10 @@ fn bench(c: &mut Criterion) {
     let crowded = RuleSet::load(&config(crowded_dir.path())).unwrap();
 
     let mut g = c.benchmark_group("evaluate");
-    for file in ["examples/events/session-closed.json", "examples/events/session-scheduled.json"] {
+    for file in [
+        "examples/events/session-closed.json",
+        "examples/events/session-scheduled.json",
+    ] {
         let (ty, body) = first_event(file);
         g.bench_function(format!("{ty} / 3 rule files"), |b| {
             b.iter(|| shipped.evaluate(&body, &ty, 0, StateMap::default()))

@@ -12,7 +12,10 @@ use switchyard::config::Config;
 
 fn config(dir: &std::path::Path) -> Config {
     let text = std::fs::read_to_string("config.yaml").unwrap();
-    let mut c = Config::from_str_with_env(&text, dir, &|k| (k == "SCREENMEET_SIGNING_KEY").then(|| "bench".to_owned())).unwrap();
+    let mut c = Config::from_str_with_env(&text, dir, &|k| {
+        (k == "SCREENMEET_SIGNING_KEY").then(|| "bench".to_owned())
+    })
+    .unwrap();
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.admin.listen = None;
     c.store = switchyard::config::StoreUrl::Sqlite(dir.join("journal.db"));
@@ -43,18 +46,30 @@ async fn main() {
     for i in 0..50 {
         let before = running.rules.current().version.clone();
         let t = Instant::now();
-        std::fs::write(&rule, format!(r#"fn on_event(e) {{ slack("support", "save {i}"); }}"#)).unwrap();
+        std::fs::write(
+            &rule,
+            format!(r#"fn on_event(e) {{ slack("support", "save {i}"); }}"#),
+        )
+        .unwrap();
         while running.rules.current().version == before {
-            assert!(t.elapsed() < Duration::from_secs(10), "save {i} never went live");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "save {i} never went live"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    println!("reload latency over 50 saves: p50 {:.0} ms, p99 {:.0} ms", pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+    println!(
+        "reload latency over 50 saves: p50 {:.0} ms, p99 {:.0} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
 
     // Evaluation throughput.
     let sample: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string("examples/events/batch-50.json").unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string("examples/events/batch-50.json").unwrap())
+            .unwrap();
     let key = "bench";
     let client = reqwest::Client::new();
     let total = 20_000;
@@ -81,11 +96,20 @@ async fn main() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     let t = Instant::now();
     loop {
-        let n: i64 = conn.query_row("SELECT count(*) FROM events WHERE evaluated_at IS NOT NULL", [], |r| r.get(0)).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM events WHERE evaluated_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         if n as usize >= total {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(120), "evaluation stalled at {n}");
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "evaluation stalled at {n}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (first, last, actions): (i64, i64, i64) = conn

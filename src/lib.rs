@@ -6,7 +6,12 @@
 //! - [`ingress`]: one POST route per source; body cap, verification of the
 //!   exact bytes (typestate `Unverified` → `Verified`), split into events.
 //! - [`store`]: the journal; every event is durably committed (group commit)
-//!   and de-duplicated before the sender gets its 200.
+//!   and de-duplicated before the sender gets its 200; the outbox of planned
+//!   actions.
+//! - [`rules`]: the operator's Rhai scripts per event type, sandboxed and
+//!   pure, hot-reloaded as a whole.
+//! - [`dispatch`]: the evaluation loop: durable events → rules → outbox, in
+//!   one transaction per batch.
 //! - [`admin`]: health, readiness and metrics for operators.
 //! - [`telemetry`]: logs and metric names.
 //! - [`app`] / [`cli`] / [`shutdown`]: wiring, commands and graceful stop.
