@@ -174,16 +174,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         },
         Command::Test => {
             let c = load(&cli.config)?;
-            let set = RuleSet::load(&c).map_err(|errors| {
-                anyhow::anyhow!(
-                    "rules do not compile:\n  {}",
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("\n  ")
-                )
-            })?;
+            let set = load_rules(&c)?;
             let report = cases::run(&set);
             print!("{report}");
             Ok(if report.ok() { 0 } else { 1 })
@@ -260,16 +251,7 @@ fn reload_on_sighup(rules: std::sync::Arc<crate::rules::reload::LiveRules>) {
 /// `switchyard route`: evaluates without sending or storing anything.
 fn route(config_path: &Path, args: RouteArgs) -> anyhow::Result<i32> {
     let c = load(config_path)?;
-    let set = RuleSet::load(&c).map_err(|errors| {
-        anyhow::anyhow!(
-            "rules do not compile:\n  {}",
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n  ")
-        )
-    })?;
+    let set = load_rules(&c)?;
     let events: Vec<PendingEvent> = match (&args.file, args.stored) {
         (_, Some(id)) => {
             let store = crate::config::StoreUrl::clone(&c.store);
@@ -355,6 +337,13 @@ fn time_ms(t: Option<&str>) -> i64 {
     t.and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or_else(crate::domain::now_millis, |d| d.as_millis() as i64)
+}
+
+fn load_rules(c: &Config) -> anyhow::Result<RuleSet> {
+    RuleSet::load(c).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("rules do not compile:\n  {}", lines.join("\n  "))
+    })
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {

@@ -219,16 +219,7 @@ fn record(kind: ActionKind, target: &str, m: Map) -> R<()> {
     check_types(kind, &payload)?;
     with(|c| -> R<()> {
         let Some(&tkind) = c.targets.get(target) else {
-            let mut names: Vec<&str> = c.targets.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            return Err(err(format!(
-                "unknown target {target:?} (targets in config.yaml: {})",
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            )));
+            return Err(err(super::unknown_target(target, c.targets.keys())));
         };
         if !kind.accepts(tkind) {
             return Err(err(format!(

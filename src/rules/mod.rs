@@ -138,3 +138,15 @@ pub struct Evaluation {
     /// Rule-state keys written, to persist with the actions.
     pub state_writes: Vec<(String, StateEntry)>,
 }
+
+/// The error for a target name config.yaml does not define, listing those it does.
+pub(crate) fn unknown_target<'a>(target: &str, names: impl Iterator<Item = &'a String>) -> String {
+    let mut names: Vec<&str> = names.map(String::as_str).collect();
+    names.sort_unstable();
+    let known = if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    };
+    format!("unknown target {target:?} (targets in config.yaml: {known})")
+}

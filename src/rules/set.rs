@@ -352,18 +352,7 @@ fn check_literal_targets(
                 }
                 let target = &lit[..end];
                 let message = match targets.get(target) {
-                    None => {
-                        let mut names: Vec<&str> = targets.keys().map(String::as_str).collect();
-                        names.sort_unstable();
-                        format!(
-                            "unknown target {target:?} (targets in config.yaml: {})",
-                            if names.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                names.join(", ")
-                            }
-                        )
-                    }
+                    None => super::unknown_target(target, targets.keys()),
                     Some(&t) if !kind.accepts(t) => {
                         format!(
                             "target {target:?} is a {} target; {fname}() needs {}",
