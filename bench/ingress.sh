@@ -19,6 +19,9 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/n
 peak_rss_kib() { awk '/VmHWM/ {print $2}' /proc/$1/status; }
 load() { $BIN/examples/loadgen --url "http://127.0.0.1:$1/hooks/screenmeet" --key bench-key --connections "$CONNS" --seconds "$SECS"; }
 
+# No rules: this measures the ingress (the evaluation loop still reads every
+# event and marks it no_rule); bench/rules figures are in BENCHMARKS.md.
+mkdir -p "$WORK/rules"
 cat > "$WORK/config.yaml" <<YAML
 listen: 127.0.0.1:18180
 store: sqlite://journal.db

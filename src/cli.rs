@@ -150,7 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         Ok(1)
                     }
                     Ok(set) => {
-                        let report = cases::run(&set);
+                        let report = cases::run_with(&set, Some(&c.sources));
                         println!(
                             "{}: ok ({} rule file{}, version {}); tests: {} passed, {} failed",
                             c.rules.dir.display(),
@@ -175,7 +175,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Test => {
             let c = load(&cli.config)?;
             let set = load_rules(&c)?;
-            let report = cases::run(&set);
+            let report = cases::run_with(&set, Some(&c.sources));
             print!("{report}");
             Ok(if report.ok() { 0 } else { 1 })
         }

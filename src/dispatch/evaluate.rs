@@ -32,7 +32,8 @@ impl Evaluator {
         rules: Arc<LiveRules>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Evaluator> {
-        let mut conn = store.connect().map_err(std::io::Error::other)?;
+        let conn = store.connect().map_err(std::io::Error::other)?;
+        let writer = store.clone();
         let durable = store.durable();
         let stop = Arc::new(AtomicBool::new(false));
         let (d, s) = (durable.clone(), stop.clone());
@@ -66,16 +67,23 @@ impl Evaluator {
                     evaluated.push((ev, eval));
                 }
                 let last = evaluated.last().map(|(e, _): &(PendingEvent, _)| e.id).unwrap_or(cursor);
-                match outbox::commit(&mut conn, &evaluated, last, now_millis()) {
+                let counts: Vec<(String, &'static str)> =
+                    evaluated.iter().map(|(ev, eval)| (ev.event_type.clone(), eval.outcome.as_str())).collect();
+                let batch = outbox::EvaluatedBatch {
+                    evaluated,
+                    cursor_to: last,
+                    now: now_millis(),
+                };
+                match writer.commit_evaluations(batch) {
                     Ok(planned) => {
                         cursor = last;
                         metrics.actions_planned.inc_by(planned as u64);
-                        for (ev, eval) in &evaluated {
+                        for (event_type, outcome) in counts {
                             metrics
                                 .evaluated
                                 .get_or_create(&TypeOutcome {
-                                    event_type: ev.event_type.clone(),
-                                    outcome: eval.outcome.as_str().to_owned(),
+                                    event_type,
+                                    outcome: outcome.to_owned(),
                                 })
                                 .inc();
                         }

@@ -9,7 +9,17 @@
 //!   now: 2026-11-30T14:30:00Z                          # what now() returns (default: the event's ts)
 //!   expect:
 //!     - { target: support, action: slack, payload: { text: "..." } }
+//!
+//! - name: a captured request from the sender, verified with the configured key
+//!   request:
+//!     source: screenmeet                     # its verifier and keys check the request
+//!     body_file: tests/captured/closed.body   # the exact bytes (from the project root)
+//!     headers: { x-signature: "9f86d0...", x-signature-algo: sha256 }
+//!   expect: [...]
 //! ```
+//!
+//! A `request` case goes through verification and splitting exactly as the
+//! ingress would, so a captured request keeps testing the whole path.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -29,12 +39,23 @@ struct CaseSpec {
     #[serde(default)]
     event_file: Option<PathBuf>,
     #[serde(default)]
+    request: Option<RequestSpec>,
+    #[serde(default)]
     index: usize,
     #[serde(default)]
     now: Option<String>,
     #[serde(default)]
     outcome: Option<String>,
     expect: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestSpec {
+    source: String,
+    body_file: PathBuf,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
 }
 
 /// One case's result.
@@ -101,8 +122,14 @@ impl fmt::Display for Report {
 }
 
 /// Runs every case in `<rules dir>/tests/`. Event files resolve from the
-/// rules directory's parent (the project root).
+/// rules directory's parent (the project root). Without `sources`, `request`
+/// cases fail with a clear message.
 pub fn run(set: &RuleSet) -> Report {
+    run_with(set, None)
+}
+
+/// [`run`], with the configured sources so `request` cases can be verified.
+pub fn run_with(set: &RuleSet, sources: Option<&Sources>) -> Report {
     let tests_dir = set.dir.join("tests");
     let root = set.dir.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut report = Report::default();
@@ -132,7 +159,7 @@ pub fn run(set: &RuleSet) -> Report {
             }
         };
         for spec in specs {
-            let failure = run_case(set, &root, &spec, &mut covered).err();
+            let failure = run_case(set, &root, sources, &spec, &mut covered).err();
             report.cases.push(CaseResult {
                 file: file.clone(),
                 name: spec.name,
@@ -149,15 +176,70 @@ pub fn run(set: &RuleSet) -> Report {
     report
 }
 
+type Sources = std::collections::BTreeMap<String, crate::config::SourceConfig>;
+
+/// Verifies and splits a captured request like the ingress does; returns
+/// the `index`-th event.
+fn event_from_request(
+    root: &Path,
+    sources: Option<&Sources>,
+    req: &RequestSpec,
+    index: usize,
+    now_secs: i64,
+) -> Result<Value, String> {
+    use crate::ingress::{split, verify};
+    let src = sources
+        .ok_or("request cases need the config's sources (run them with switchyard test or check)")?
+        .get(&req.source)
+        .ok_or_else(|| format!("no source {:?} in the config", req.source))?;
+    let body = std::fs::read(root.join(&req.body_file))
+        .map_err(|e| format!("cannot read {}: {e}", req.body_file.display()))?;
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in &req.headers {
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("bad header name {k:?}"))?;
+        let value =
+            http::HeaderValue::from_str(v).map_err(|_| format!("bad header value for {k}"))?;
+        headers.append(name, value);
+    }
+    let body = bytes::Bytes::from(body);
+    let verified = verify::Verifier::new(src)
+        .verify(
+            verify::Unverified {
+                headers,
+                body: body.clone(),
+            },
+            now_secs,
+        )
+        .map_err(|e| format!("the request does not verify: {} ({e})", e.code()))?;
+    let events = split::split(src, &verified)
+        .map_err(|e| format!("the request does not split: {} ({e})", e.code()))?;
+    let ev = events
+        .get(index)
+        .ok_or_else(|| format!("the request has no event {index}"))?;
+    if let crate::domain::EventVerdict::Rejected { reason } = &ev.verdict {
+        return Err(format!(
+            "event {index} of the request is rejected: {reason}"
+        ));
+    }
+    serde_json::from_slice(&body[ev.range.clone()]).map_err(|e| e.to_string())
+}
+
 fn run_case(
     set: &RuleSet,
     root: &Path,
+    sources: Option<&Sources>,
     spec: &CaseSpec,
     covered: &mut BTreeSet<String>,
 ) -> Result<(), String> {
-    let event = match (&spec.event, &spec.event_file) {
-        (Some(e), None) => e.clone(),
-        (None, Some(f)) => {
+    let explicit_now = spec.now.as_deref().map(parse_now).transpose()?;
+    let event = match (&spec.event, &spec.event_file, &spec.request) {
+        (Some(e), None, None) => e.clone(),
+        (None, None, Some(r)) => {
+            let now_secs = explicit_now.unwrap_or_else(crate::domain::now_millis) / 1000;
+            event_from_request(root, sources, r, spec.index, now_secs)?
+        }
+        (None, Some(f), None) => {
             let text = std::fs::read_to_string(root.join(f))
                 .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
             let v: Value =
@@ -172,23 +254,17 @@ fn run_case(
                 other => other,
             }
         }
-        _ => return Err("give exactly one of event or event_file".into()),
+        _ => return Err("give exactly one of event, event_file or request".into()),
     };
     let event_type = event
         .get("type")
         .and_then(Value::as_str)
         .ok_or("the event has no string `type`")?
         .to_owned();
-    let now_text = spec
-        .now
-        .clone()
-        .or_else(|| event.get("ts").and_then(Value::as_str).map(str::to_owned));
-    let now_ms = match now_text {
-        Some(t) => humantime::parse_rfc3339_weak(t.trim_end_matches('Z'))
-            .map_err(|_| format!("now: {t:?} is not an RFC 3339 time"))?
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
-        None => 0,
+    let now_ms = match (explicit_now, event.get("ts").and_then(Value::as_str)) {
+        (Some(n), _) => n,
+        (None, Some(ts)) => parse_now(ts)?,
+        (None, None) => 0,
     };
     let (eval, _) = set.evaluate(&event.to_string(), &event_type, now_ms, StateMap::default());
     for r in &eval.rules {
@@ -230,4 +306,13 @@ fn run_case(
     } else {
         Err(problems.join("\n"))
     }
+}
+
+fn parse_now(t: &str) -> Result<i64, String> {
+    humantime::parse_rfc3339_weak(t.trim_end_matches('Z'))
+        .map_err(|_| format!("now: {t:?} is not an RFC 3339 time"))
+        .map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        })
 }

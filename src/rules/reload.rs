@@ -23,7 +23,7 @@ use crate::telemetry::Metrics;
 pub fn load_checked(config: &Config) -> Result<RuleSet, Vec<String>> {
     let set = RuleSet::load(config)
         .map_err(|errs| errs.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let report = cases::run(&set);
+    let report = cases::run_with(&set, Some(&config.sources));
     if report.ok() {
         Ok(set)
     } else {

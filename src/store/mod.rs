@@ -67,6 +67,11 @@ enum Job {
         oneshot::Sender<Result<IngestReport, StoreError>>,
     ),
     Quarantine(Quarantined, oneshot::Sender<Result<(), StoreError>>),
+    /// A batch of evaluations for the outbox; answered with the actions planned.
+    Evaluated(
+        outbox::EvaluatedBatch,
+        oneshot::Sender<Result<usize, StoreError>>,
+    ),
     /// Finish what is queued before this, then close the database.
     Close,
 }
@@ -170,6 +175,17 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Writes a batch of evaluations through the one writer (so evaluation
+    /// never fights ingress for SQLite's write lock); blocking, for the
+    /// evaluation thread. Returns the number of actions planned.
+    pub fn commit_evaluations(&self, batch: outbox::EvaluatedBatch) -> Result<usize, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(Job::Evaluated(batch, tx))
+            .map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
     /// Where durable event ids are published.

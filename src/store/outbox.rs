@@ -3,7 +3,7 @@
 //! evaluation results, the rule state and the cursor in one transaction, so
 //! a crash leaves an event unevaluated, never half-planned.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest as _, Sha256};
 
 use crate::rules::{Evaluation, StateEntry, StateMap};
@@ -79,14 +79,18 @@ pub fn action_id(event_id: i64, rule: &str, ordinal: usize) -> String {
     format!("act_{}", &hex::encode(h.finalize())[..24])
 }
 
-/// Writes a batch of evaluations and moves the cursor to `cursor_to`, atomically.
-pub fn commit(
-    conn: &mut Connection,
-    evaluated: &[(PendingEvent, Evaluation)],
-    cursor_to: i64,
-    now: i64,
-) -> rusqlite::Result<usize> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// Evaluations to write together, and where the cursor moves.
+#[derive(Debug)]
+pub struct EvaluatedBatch {
+    pub evaluated: Vec<(PendingEvent, Evaluation)>,
+    pub cursor_to: i64,
+    pub now: i64,
+}
+
+/// Writes a batch of evaluations and moves the cursor, inside the caller's
+/// transaction (the journal writer's group commit).
+pub fn write(tx: &rusqlite::Transaction<'_>, batch: &EvaluatedBatch) -> rusqlite::Result<usize> {
+    let (evaluated, cursor_to, now) = (&batch.evaluated, batch.cursor_to, batch.now);
     let mut planned = 0;
     {
         let mut action = tx.prepare_cached(
@@ -134,7 +138,6 @@ pub fn commit(
             params![CURSOR, cursor_to],
         )?;
     }
-    tx.commit()?;
     Ok(planned)
 }
 

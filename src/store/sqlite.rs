@@ -308,6 +308,7 @@ impl Checkpointer {
 fn job_size(j: &Job) -> usize {
     match j {
         Job::Ingest(b, _) => b.events.len().max(1),
+        Job::Evaluated(b, _) => b.evaluated.len().max(1),
         Job::Quarantine(..) | Job::Close => 1,
     }
 }
@@ -320,6 +321,9 @@ fn answer_ok(job: Job, report: Option<IngestReport>) {
         Job::Quarantine(_, tx) => {
             let _ = tx.send(Ok(()));
         }
+        Job::Evaluated(_, tx) => {
+            let _ = tx.send(Ok(report.map_or(0, |r| r.accepted as usize)));
+        }
         Job::Close => {}
     }
 }
@@ -330,6 +334,9 @@ fn answer_err(job: Job, e: StoreError) {
             let _ = tx.send(Err(e));
         }
         Job::Quarantine(_, tx) => {
+            let _ = tx.send(Err(e));
+        }
+        Job::Evaluated(_, tx) => {
             let _ = tx.send(Err(e));
         }
         Job::Close => {}
@@ -449,6 +456,14 @@ fn write(conn: &mut Connection, jobs: &[Job], index: &DedupIndex) -> Result<Writ
                 Job::Quarantine(q, _) => {
                     write_quarantine(&mut quarantine, q).map_err(werr)?;
                     reports.push(None);
+                }
+                Job::Evaluated(b, _) => {
+                    // The report's `accepted` carries the number of actions planned.
+                    let planned = super::outbox::write(&tx, b).map_err(werr)?;
+                    reports.push(Some(IngestReport {
+                        accepted: planned as u32,
+                        ..IngestReport::default()
+                    }));
                 }
                 Job::Close => reports.push(None),
             }

@@ -198,3 +198,147 @@ fn send_reports_a_refusal_with_exit_1() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A project dir with a ScreenMeet source keyed by SY_KEY, one rule and `cases`.
+fn rules_project(cases: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("rules/tests")).unwrap();
+    std::fs::create_dir_all(p.join("captured")).unwrap();
+    std::fs::write(
+        p.join("config.yaml"),
+        "listen: 127.0.0.1:0\nstore: sqlite://journal.db\ntargets:\n  support: { kind: slack, webhook_url: \"http://127.0.0.1:1\" }\nsources:\n  screenmeet: { path: /h, verify: screenmeet, keys: [ { label: current, secret: \"${SY_KEY}\" } ] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("rules/session.closed.rhai"),
+        "fn on_event(e) { slack(\"support\", `closed ${e.id}`); }",
+    )
+    .unwrap();
+    std::fs::write(p.join("rules/unused.rhai"), "fn on_event(e) { }").unwrap();
+    std::fs::write(p.join("rules/tests/cases.yaml"), cases).unwrap();
+    dir
+}
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = bin()
+        .arg("--config")
+        .arg(dir.join("config.yaml"))
+        .args(args)
+        .env("SY_KEY", KEY)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn test_runs_captured_signed_requests_and_reports_uncovered_rules() {
+    let body = br#"[{"type":"session.closed","id":"Cap123"}]"#;
+    let sig = support::sign_hex(KEY, body);
+    let cases = format!(
+        "- name: captured request\n  request: {{ source: screenmeet, body_file: captured/closed.body, headers: {{ x-signature: \"{sig}\" }} }}\n  expect:\n    - {{ target: support, action: slack, payload: {{ text: closed Cap123 }} }}\n- name: tampered request\n  request: {{ source: screenmeet, body_file: captured/tampered.body, headers: {{ x-signature: \"{sig}\" }} }}\n  expect: []\n"
+    );
+    let dir = rules_project(&cases);
+    std::fs::write(dir.path().join("captured/closed.body"), body).unwrap();
+    std::fs::write(
+        dir.path().join("captured/tampered.body"),
+        br#"[{"type":"session.closed","id":"Evil"}]"#,
+    )
+    .unwrap();
+    let (code, out, _) = run_in(dir.path(), &["test"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("ok     tests/cases.yaml: captured request"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL   tests/cases.yaml: tampered request"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the request does not verify: bad_signature"),
+        "{out}"
+    );
+    assert!(out.contains("note   no case covers unused.rhai"), "{out}");
+    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
+}
+
+#[test]
+fn a_failing_case_shows_expected_and_planned_actions() {
+    let dir = rules_project(
+        "- name: wrong text\n  event: { type: session.closed, id: A1 }\n  expect:\n    - { target: support, action: slack, payload: { text: closed B2 } }\n",
+    );
+    let (code, out, _) = run_in(dir.path(), &["test"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("planned actions differ"), "{out}");
+    assert!(out.contains("\"text\": \"closed B2\""), "{out}");
+    assert!(out.contains("\"text\": \"closed A1\""), "{out}");
+}
+
+#[test]
+fn route_prints_planned_actions_as_json_lines_without_storing() {
+    let dir = rules_project("[]");
+    let batch = dir.path().join("batch.json");
+    std::fs::write(
+        &batch,
+        r#"[{"type":"session.closed","id":"R1"},{"type":"other"}]"#,
+    )
+    .unwrap();
+    let (code, out, err) = run_in(dir.path(), &["route", batch.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["rule"], "session.closed.rhai");
+    assert_eq!(lines[0]["payload"]["text"], "closed R1");
+    assert!(
+        err.contains("event 2 (other): no rule for this type"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("journal.db").exists(),
+        "route stores nothing"
+    );
+}
+
+#[test]
+fn check_reports_a_rule_error_with_file_line_and_column() {
+    let dir = rules_project("[]");
+    std::fs::write(
+        dir.path().join("rules/broken.rhai"),
+        "fn on_event(e) {\n  slack(\"nope\", \"x\");\n}",
+    )
+    .unwrap();
+    let (code, _, err) = run_in(dir.path(), &["check"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("broken.rhai:2:3: unknown target \"nope\" (targets in config.yaml: support)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn route_stored_reads_a_journaled_event() {
+    let env = support::env();
+    let (mut child, _) = serve(&env);
+    let (code, out) = send(&env, "examples/events/session-closed.json");
+    assert_eq!(code, 0, "{out}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, out, err) = run_in(env.dir.path(), &["route", "--stored", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "");
+    assert!(
+        err.contains("event 1 (session.closed): no rule for this type"),
+        "{err}"
+    );
+    let (code, _, err) = run_in(env.dir.path(), &["route", "--stored", "99"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no stored event with id 99"), "{err}");
+}
