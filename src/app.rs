@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 
 use crate::config::{Config, VerifyKind};
+use crate::connectors::Connectors;
+use crate::dispatch::deliver;
 use crate::dispatch::evaluate::Evaluator;
 use crate::rules::reload::{LiveRules, WatchHandle};
 use crate::shutdown::{self, Shutdown, Trigger};
@@ -21,6 +23,7 @@ use crate::{admin, ingress};
 struct Background {
     evaluator: Evaluator,
     watcher: WatchHandle,
+    dispatcher: tokio::task::JoinHandle<()>,
 }
 
 /// A started instance: where it listens and how to stop it.
@@ -83,6 +86,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .map(|l| l.local_addr())
         .transpose()?;
     let (trigger, shutdown) = shutdown::channel();
+    let connectors = Arc::new(Connectors::new(&config));
+    let dispatcher = tokio::spawn(deliver::run(
+        store.clone(),
+        connectors,
+        shutdown.clone(),
+        config.server.shutdown_timeout.0,
+    ));
     let router = ingress::router(&config, store.clone(), metrics.clone());
     let admin_router = admin::router(store.clone(), metrics.clone());
     let server_cfg = config.server.clone();
@@ -99,7 +109,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         store,
         metrics,
-        Background { evaluator, watcher },
+        Background {
+            evaluator,
+            watcher,
+            dispatcher,
+        },
     ));
     Ok(Running {
         addr,
@@ -145,7 +159,14 @@ async fn run(
     }
     // No new events arrive now: stop evaluating (the batch in hand commits),
     // stop watching rules, then let the writer finish and close the database.
-    let Background { evaluator, watcher } = background;
+    let Background {
+        evaluator,
+        watcher,
+        dispatcher,
+    } = background;
+    // The dispatcher stopped claiming on the same signal; let its sends in
+    // flight record their attempts before the journal closes.
+    let _ = dispatcher.await;
     let _ = tokio::task::spawn_blocking(move || {
         evaluator.stop();
         drop(watcher);

@@ -22,6 +22,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod connectors;
 pub mod dispatch;
 pub mod domain;
 pub mod ingress;

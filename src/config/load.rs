@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 use serde_norway::Value;
 
 use super::{
-    AdminConfig, BodyShape, Config, KeyEncoding, RulesConfig, ServerConfig, SignatureEncoding,
-    SigningKey, SourceConfig, SourceEntry, StoreUrl, TargetConfig, TargetEntry, VerifyKind,
+    AdminConfig, BodyShape, Config, DeliveryConfig, DeliveryOverride, KeyEncoding, RulesConfig,
+    ServerConfig, SignatureEncoding, SigningKey, SourceConfig, SourceEntry, StoreUrl, TargetConfig,
+    TargetEntry, VerifyKind,
 };
 
 /// One thing wrong with the config, at a YAML path such as `sources.screenmeet.keys[0].secret`.
@@ -54,7 +55,7 @@ impl fmt::Display for ConfigError {
 }
 
 const TOP_LEVEL: &[&str] = &[
-    "listen", "store", "server", "admin", "sources", "targets", "rules",
+    "delivery", "listen", "store", "server", "admin", "sources", "targets", "rules",
 ];
 const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -140,6 +141,13 @@ pub(super) fn parse(
         }
         r
     });
+    let delivery = match sections.remove("delivery") {
+        Some(v) => section::<DeliveryConfig>(v, "delivery", &mut problems),
+        None => Some(DeliveryConfig::default()),
+    };
+    if let Some(d) = &delivery {
+        check_delivery(d, "delivery", &mut problems);
+    }
     let mut targets = BTreeMap::new();
     match sections.remove("targets") {
         None | Some(Value::Null) => {}
@@ -168,6 +176,19 @@ pub(super) fn parse(
                         );
                     }
                 }
+                let own = match entry.settings.get("delivery") {
+                    None => DeliveryOverride::default(),
+                    Some(v) => match serde_json::from_value::<DeliveryOverride>(v.clone()) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            ok = false;
+                            problems.add(format!("{path}.delivery"), e.to_string());
+                            DeliveryOverride::default()
+                        }
+                    },
+                };
+                let resolved = delivery.as_ref().map(|d| d.with(&own)).unwrap_or_default();
+                check_delivery(&resolved, &format!("{path}.delivery"), &mut problems);
                 if ok {
                     targets.insert(
                         name.clone(),
@@ -175,6 +196,7 @@ pub(super) fn parse(
                             name,
                             kind: entry.kind,
                             settings: entry.settings,
+                            delivery: resolved,
                         },
                     );
                 }
@@ -215,8 +237,8 @@ pub(super) fn parse(
         }
     }
 
-    match (listen, store, server, admin, rules) {
-        (Some(listen), Some(store), Some(server), Some(admin), Some(rules))
+    match (listen, store, server, admin, rules, delivery) {
+        (Some(listen), Some(store), Some(server), Some(admin), Some(rules), Some(delivery))
             if problems.0.is_empty() =>
         {
             Ok(Config {
@@ -227,6 +249,7 @@ pub(super) fn parse(
                 sources,
                 targets,
                 rules,
+                delivery,
             })
         }
         _ => Err(ConfigError {
@@ -360,6 +383,24 @@ fn parse_store(s: &str, base_dir: &Path, problems: &mut Problems) -> Option<Stor
             );
             None
         }
+    }
+}
+
+fn check_delivery(d: &DeliveryConfig, at: &str, problems: &mut Problems) {
+    if d.retry.schedule.is_empty() {
+        problems.add(
+            format!("{at}.retry.schedule"),
+            "needs at least one wait, e.g. [5s, 30s, 2m]",
+        );
+    }
+    if d.concurrency == 0 {
+        problems.add(format!("{at}.concurrency"), "must be at least 1");
+    }
+    if !(d.rate.per_second > 0.0 && d.rate.per_second.is_finite()) || d.rate.burst == 0 {
+        problems.add(
+            format!("{at}.rate"),
+            "per_second must be above 0 and burst at least 1",
+        );
     }
 }
 

@@ -29,6 +29,123 @@ pub struct Config {
     pub sources: BTreeMap<String, SourceConfig>,
     pub targets: BTreeMap<String, TargetConfig>,
     pub rules: RulesConfig,
+    pub delivery: DeliveryConfig,
+}
+
+/// How actions are delivered: defaults for every target; a target may
+/// override any of it with its own `delivery:`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// One attempt's deadline.
+    pub timeout: Span,
+    pub retry: RetryConfig,
+    /// Sends in flight per target.
+    pub concurrency: usize,
+    pub rate: RateConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Waits before attempt 2, 3, ...; the last one repeats.
+    pub schedule: Vec<Span>,
+    /// An action older than this is dead-lettered instead of retried.
+    pub max_age: Span,
+    /// The least wait after a 429 or a timeout.
+    pub floor: Span,
+    /// A `Retry-After` longer than this is clamped to it.
+    pub max_retry_after: Span,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateConfig {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+/// A target's partial `delivery:`; what it leaves out comes from the global one.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryOverride {
+    pub timeout: Option<Span>,
+    pub retry: Option<RetryOverride>,
+    pub concurrency: Option<usize>,
+    pub rate: Option<RateOverride>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryOverride {
+    pub schedule: Option<Vec<Span>>,
+    pub max_age: Option<Span>,
+    pub floor: Option<Span>,
+    pub max_retry_after: Option<Span>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateOverride {
+    pub per_second: Option<f64>,
+    pub burst: Option<u32>,
+}
+
+impl DeliveryConfig {
+    /// This config with `o` applied on top.
+    pub fn with(&self, o: &DeliveryOverride) -> DeliveryConfig {
+        let r = o.retry.clone().unwrap_or_default();
+        let rate = o.rate.clone().unwrap_or_default();
+        DeliveryConfig {
+            timeout: o.timeout.unwrap_or(self.timeout),
+            retry: RetryConfig {
+                schedule: r.schedule.unwrap_or_else(|| self.retry.schedule.clone()),
+                max_age: r.max_age.unwrap_or(self.retry.max_age),
+                floor: r.floor.unwrap_or(self.retry.floor),
+                max_retry_after: r.max_retry_after.unwrap_or(self.retry.max_retry_after),
+            },
+            concurrency: o.concurrency.unwrap_or(self.concurrency),
+            rate: RateConfig {
+                per_second: rate.per_second.unwrap_or(self.rate.per_second),
+                burst: rate.burst.unwrap_or(self.rate.burst),
+            },
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Span(Duration::from_secs(10)),
+            retry: RetryConfig::default(),
+            concurrency: 8,
+            rate: RateConfig {
+                per_second: 1.0,
+                burst: 3,
+            },
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        let s = |secs| Span(Duration::from_secs(secs));
+        Self {
+            schedule: vec![s(5), s(30), s(120), s(600), s(1800), s(3600), s(10800)],
+            max_age: s(24 * 3600),
+            floor: s(5),
+            max_retry_after: s(3600),
+        }
+    }
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 1.0,
+            burst: 3,
+        }
+    }
 }
 
 /// Where actions go. Their delivery settings are read by the connectors;
@@ -39,6 +156,18 @@ pub struct TargetConfig {
     pub kind: TargetKind,
     /// Kind-specific settings, interpolated, as written.
     pub settings: BTreeMap<String, serde_json::Value>,
+    /// The global `delivery:` with this target's own overrides applied.
+    pub delivery: DeliveryConfig,
+}
+
+impl TargetConfig {
+    /// A string setting, `None` when absent or empty (an unset `${VAR:-}`).
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings
+            .get(key)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+    }
 }
 
 /// The kinds of target a rule can address.

@@ -40,7 +40,7 @@ impl fmt::Display for Size {
 }
 
 /// A duration such as `30s`, `5m`, `7d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Span(pub Duration);
 
 impl<'de> Deserialize<'de> for Span {

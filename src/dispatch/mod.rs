@@ -1,5 +1,8 @@
-//! The loops that move work forward from the journal. `evaluate` runs the
-//! rules over durable, unevaluated events and writes their planned actions
-//! to the outbox; delivery of those actions comes next.
+//! The loops that move work forward from the journal: `evaluate` runs the
+//! rules over durable, unevaluated events and writes planned actions to the
+//! outbox; `deliver` sends due actions through their connectors, with
+//! `retry` deciding what a failed attempt leads to.
 
+pub mod deliver;
 pub mod evaluate;
+pub mod retry;

@@ -7,6 +7,7 @@
 //! that commit is durable. SQLite is the embedded default.
 
 mod dedup;
+pub mod delivery;
 pub mod outbox;
 mod sqlite;
 
@@ -72,6 +73,18 @@ enum Job {
         outbox::EvaluatedBatch,
         oneshot::Sender<Result<usize, StoreError>>,
     ),
+    /// Lease due actions to a delivery worker.
+    Claim(
+        delivery::ClaimRequest,
+        oneshot::Sender<Result<Vec<delivery::Claimed>, StoreError>>,
+    ),
+    /// Record an attempt (fenced by its attempt number).
+    Complete(
+        delivery::Completion,
+        oneshot::Sender<Result<bool, StoreError>>,
+    ),
+    /// Put held actions back in the queue.
+    ReleaseHeld(oneshot::Sender<Result<usize, StoreError>>),
     /// Finish what is queued before this, then close the database.
     Close,
 }
@@ -186,6 +199,36 @@ impl Store {
             .blocking_send(Job::Evaluated(batch, tx))
             .map_err(|_| StoreError::Closed)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Leases due actions; durable before it returns.
+    pub async fn claim(
+        &self,
+        req: delivery::ClaimRequest,
+    ) -> Result<Vec<delivery::Claimed>, StoreError> {
+        self.ask(|tx| Job::Claim(req, tx)).await
+    }
+
+    /// Records an attempt; `false` when a newer claim fenced this one out.
+    pub async fn complete(&self, c: delivery::Completion) -> Result<bool, StoreError> {
+        self.ask(|tx| Job::Complete(c, tx)).await
+    }
+
+    /// Puts held actions back in the queue (at start, after a reload).
+    pub async fn release_held(&self) -> Result<usize, StoreError> {
+        self.ask(Job::ReleaseHeld).await
+    }
+
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(job(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Where durable event ids are published.

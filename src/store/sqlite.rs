@@ -34,6 +34,7 @@ use crate::domain::{DedupDigest, EventVerdict, IngestReport, now_millis};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_journal.sql"),
     include_str!("migrations/0002_outbox.sql"),
+    include_str!("migrations/0003_delivery.sql"),
 ];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Upper bound on events per group commit, so one transaction stays short.
@@ -150,7 +151,7 @@ fn wal_path(db: &Path) -> PathBuf {
 
 /// A committed group waiting for its sync.
 struct Committed {
-    jobs: Vec<(Job, Option<IngestReport>)>,
+    jobs: Vec<(Job, Answer)>,
     /// The highest event id the group wrote (0 if none).
     max_id: i64,
 }
@@ -309,22 +310,38 @@ fn job_size(j: &Job) -> usize {
     match j {
         Job::Ingest(b, _) => b.events.len().max(1),
         Job::Evaluated(b, _) => b.evaluated.len().max(1),
-        Job::Quarantine(..) | Job::Close => 1,
+        Job::Claim(r, _) => r.limit.max(1),
+        Job::Quarantine(..) | Job::Complete(..) | Job::ReleaseHeld(_) | Job::Close => 1,
     }
 }
 
-fn answer_ok(job: Job, report: Option<IngestReport>) {
-    match job {
-        Job::Ingest(_, tx) => {
-            let _ = tx.send(Ok(report.unwrap_or_default()));
+/// What a job produced inside the group transaction.
+enum Answer {
+    Report(IngestReport),
+    Count(usize),
+    Claimed(Vec<super::delivery::Claimed>),
+    Flag(bool),
+    Nothing,
+}
+
+fn answer_ok(job: Job, answer: Answer) {
+    match (job, answer) {
+        (Job::Ingest(_, tx), Answer::Report(r)) => {
+            let _ = tx.send(Ok(r));
         }
-        Job::Quarantine(_, tx) => {
+        (Job::Quarantine(_, tx), _) => {
             let _ = tx.send(Ok(()));
         }
-        Job::Evaluated(_, tx) => {
-            let _ = tx.send(Ok(report.map_or(0, |r| r.accepted as usize)));
+        (Job::Evaluated(_, tx), Answer::Count(n)) | (Job::ReleaseHeld(tx), Answer::Count(n)) => {
+            let _ = tx.send(Ok(n));
         }
-        Job::Close => {}
+        (Job::Claim(_, tx), Answer::Claimed(c)) => {
+            let _ = tx.send(Ok(c));
+        }
+        (Job::Complete(_, tx), Answer::Flag(f)) => {
+            let _ = tx.send(Ok(f));
+        }
+        (job, _) => answer_err(job, StoreError::Write("internal: mismatched answer".into())),
     }
 }
 
@@ -336,7 +353,13 @@ fn answer_err(job: Job, e: StoreError) {
         Job::Quarantine(_, tx) => {
             let _ = tx.send(Err(e));
         }
-        Job::Evaluated(_, tx) => {
+        Job::Evaluated(_, tx) | Job::ReleaseHeld(tx) => {
+            let _ = tx.send(Err(e));
+        }
+        Job::Claim(_, tx) => {
+            let _ = tx.send(Err(e));
+        }
+        Job::Complete(_, tx) => {
             let _ = tx.send(Err(e));
         }
         Job::Close => {}
@@ -381,7 +404,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
 
 /// What a committed group wrote: per-job reports (`None` for quarantine
 /// jobs), the dedup keys it claimed, and its highest event id.
-type Written = (Vec<Option<IngestReport>>, Pending, i64);
+type Written = (Vec<Answer>, Pending, i64);
 
 /// Writes every job in one transaction. The dedup keys claimed are returned
 /// for the caller to commit to the index once the transaction committed.
@@ -451,21 +474,32 @@ fn write(conn: &mut Connection, jobs: &[Job], index: &DedupIndex) -> Result<Writ
                             EventVerdict::Rejected { .. } => report.rejected += 1,
                         }
                     }
-                    reports.push(Some(report));
+                    reports.push(Answer::Report(report));
                 }
                 Job::Quarantine(q, _) => {
                     write_quarantine(&mut quarantine, q).map_err(werr)?;
-                    reports.push(None);
+                    reports.push(Answer::Nothing);
                 }
                 Job::Evaluated(b, _) => {
-                    // The report's `accepted` carries the number of actions planned.
                     let planned = super::outbox::write(&tx, b).map_err(werr)?;
-                    reports.push(Some(IngestReport {
-                        accepted: planned as u32,
-                        ..IngestReport::default()
-                    }));
+                    reports.push(Answer::Count(planned));
                 }
-                Job::Close => reports.push(None),
+                Job::Claim(r, _) => {
+                    reports.push(Answer::Claimed(
+                        super::delivery::claim(&tx, r).map_err(werr)?,
+                    ));
+                }
+                Job::Complete(c, _) => {
+                    reports.push(Answer::Flag(
+                        super::delivery::complete(&tx, c, now).map_err(werr)?,
+                    ));
+                }
+                Job::ReleaseHeld(_) => {
+                    reports.push(Answer::Count(
+                        super::delivery::release_held(&tx).map_err(werr)?,
+                    ));
+                }
+                Job::Close => reports.push(Answer::Nothing),
             }
         }
     }

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod config;
+mod delivery;
 mod ingress;
 mod rules;
 mod server;

@@ -1,0 +1,244 @@
+//! The delivery loop: lease due actions from the outbox, send each through
+//! its target's connector under the target's concurrency limit and rate
+//! (token bucket), and record the attempt; the retry decision is
+//! [`super::retry::decide`]'s. Leases are as long as a send can take plus a
+//! margin, and every completion carries its attempt number, so a stale
+//! worker cannot overwrite a newer attempt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::retry;
+use crate::connectors::{Connectors, Outcome};
+use crate::domain::now_millis;
+use crate::shutdown::Shutdown;
+use crate::store::Store;
+use crate::store::delivery::{ClaimRequest, Claimed, Completion, Settle};
+
+/// Sends in flight across all targets.
+const MAX_IN_FLIGHT: usize = 256;
+/// How often an idle dispatcher looks for due actions.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Per-target flow control.
+struct Lane {
+    slots: Arc<Semaphore>,
+    bucket: std::sync::Mutex<Bucket>,
+}
+
+type Lanes = std::sync::Mutex<HashMap<String, Arc<Lane>>>;
+
+/// A token bucket: `burst` tokens, refilled at `per_second`.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    per_second: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    /// How long to wait for the next token (and takes it).
+    fn take(&mut self) -> Duration {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.per_second)
+            .min(self.burst);
+        self.at = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.per_second)
+        }
+    }
+}
+
+/// Runs until `shutdown`, then waits up to `drain` for sends in flight.
+pub async fn run(
+    store: Store,
+    connectors: Arc<Connectors>,
+    mut shutdown: Shutdown,
+    drain: Duration,
+) {
+    match store.release_held().await {
+        Ok(n) if n > 0 => {
+            tracing::info!(actions = n, "re-queued held and previously leased actions")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "could not re-queue held actions"),
+    }
+    let lanes: Arc<Lanes> = Arc::default();
+    // A lease outlives the longest send (timeout) by a margin, so a live
+    // worker is never overtaken by a reclaim.
+    let lease_ms = connectors.longest_timeout().as_millis() as i64 + 30_000;
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let free = in_flight.available_permits();
+        let claimed = if free == 0 {
+            Vec::new()
+        } else {
+            store
+                .claim(ClaimRequest {
+                    limit: free.min(64),
+                    now: now_millis(),
+                    lease_ms,
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "claiming actions failed");
+                    Vec::new()
+                })
+        };
+        let idle = claimed.is_empty();
+        for action in claimed {
+            let permit = in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            let (store, connectors, lanes) = (store.clone(), connectors.clone(), lanes.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                deliver(&store, &connectors, &lanes, action).await;
+            });
+        }
+        if idle {
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.wait() => break,
+            }
+        }
+    }
+    // Sends in flight finish (or their leases expire and they are re-sent).
+    let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+}
+
+async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: Claimed) {
+    let Some(target) = connectors.target(&action.target).cloned() else {
+        let outcome = connectors.send(&action).await; // Held: unknown target
+        settle(
+            store,
+            &action,
+            outcome,
+            now_millis(),
+            Instant::now(),
+            &crate::config::DeliveryConfig::default(),
+        )
+        .await;
+        return;
+    };
+    let lane = lanes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(action.target.clone())
+        .or_insert_with(|| {
+            Arc::new(Lane {
+                slots: Arc::new(Semaphore::new(target.delivery.concurrency)),
+                bucket: std::sync::Mutex::new(Bucket {
+                    tokens: f64::from(target.delivery.rate.burst),
+                    at: Instant::now(),
+                    per_second: target.delivery.rate.per_second,
+                    burst: f64::from(target.delivery.rate.burst),
+                }),
+            })
+        })
+        .clone();
+    let _slot = lane
+        .slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("never closed");
+    let wait = lane.bucket.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await; // the rate limit, not a synchronisation
+    }
+    let started_ms = now_millis();
+    let started = Instant::now();
+    let outcome = connectors.send(&action).await;
+    settle(
+        store,
+        &action,
+        outcome,
+        started_ms,
+        started,
+        &target.delivery,
+    )
+    .await;
+}
+
+async fn settle(
+    store: &Store,
+    action: &Claimed,
+    outcome: Outcome,
+    started_ms: i64,
+    started: Instant,
+    cfg: &crate::config::DeliveryConfig,
+) {
+    let jitter = (rand_unit(&action.id, action.attempt) * 2.0) - 1.0;
+    let settle = retry::decide(
+        &outcome,
+        action.attempt,
+        action.created_at,
+        now_millis(),
+        cfg,
+        jitter,
+    );
+    let (status, error, excerpt) = match &outcome {
+        Outcome::Delivered { status, excerpt } => {
+            (*status, None, Some(excerpt.chars().take(500).collect()))
+        }
+        Outcome::Retry { status, error, .. } | Outcome::GiveUp { status, error } => {
+            (*status, Some(error.clone()), None)
+        }
+        Outcome::Held { reason } => (None, Some(reason.clone()), None),
+    };
+    match &settle {
+        Settle::Dead => {
+            tracing::warn!(action = %action.id, target = %action.target, error = ?error, "action dead-lettered")
+        }
+        Settle::Held => {
+            tracing::info!(action = %action.id, target = %action.target, reason = ?error, "action held")
+        }
+        Settle::Retry { due_at } => {
+            tracing::info!(action = %action.id, target = %action.target, attempt = action.attempt, retry_in_ms = due_at - now_millis(), error = ?error, "action will be retried")
+        }
+        Settle::Delivered => {
+            tracing::debug!(action = %action.id, target = %action.target, "delivered")
+        }
+    }
+    let c = Completion {
+        id: action.id.clone(),
+        attempt: action.attempt,
+        settle,
+        started_at: started_ms,
+        duration_ms: started.elapsed().as_millis() as i64,
+        status,
+        error,
+        excerpt,
+    };
+    match store.complete(c).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(action = %action.id, attempt = action.attempt, "a newer attempt owns this action; result dropped")
+        }
+        Err(e) => {
+            tracing::error!(action = %action.id, error = %e, "recording the attempt failed; the lease will expire and it is sent again")
+        }
+    }
+}
+
+/// A deterministic number in [0, 1) from the action and attempt (jitter
+/// without a random-number dependency, reproducible in tests).
+fn rand_unit(id: &str, attempt: i64) -> f64 {
+    use sha2::{Digest as _, Sha256};
+    let h = Sha256::new()
+        .chain_update(id.as_bytes())
+        .chain_update(attempt.to_be_bytes())
+        .finalize();
+    f64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]])) / (f64::from(u32::MAX) + 1.0)
+}

@@ -1,0 +1,145 @@
+//! The delivery side of the outbox: claiming due actions with a lease and
+//! an attempt number, and recording each attempt's result. A completion is
+//! fenced by the attempt number: a worker whose lease expired and whose
+//! action was claimed again cannot overwrite the newer attempt's result.
+//! Both run inside the journal writer's transaction.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+/// An action handed to a delivery worker.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: String,
+    pub attempt: i64,
+    pub target: String,
+    pub action: String,
+    pub payload: serde_json::Value,
+    pub created_at: i64,
+}
+
+/// Claims up to `limit` due actions (pending and due, or leased and expired).
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub limit: usize,
+    pub now: i64,
+    pub lease_ms: i64,
+}
+
+/// How an attempt ended, as the dispatcher decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    Delivered,
+    /// Try again at `due_at`.
+    Retry {
+        due_at: i64,
+    },
+    /// No more attempts: a dead letter.
+    Dead,
+    /// The target is not configured; waits without counting as a failure.
+    Held,
+}
+
+/// One attempt's record.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub id: String,
+    pub attempt: i64,
+    pub settle: Settle,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub excerpt: Option<String>,
+}
+
+pub fn claim(tx: &Transaction<'_>, req: &ClaimRequest) -> rusqlite::Result<Vec<Claimed>> {
+    let mut pick = tx.prepare_cached(
+        "SELECT id, attempts, target, action, payload, created_at FROM actions
+         WHERE (state = 'pending' AND due_at <= ?1) OR (state = 'delivering' AND lease_until < ?1)
+         ORDER BY due_at, created_at LIMIT ?2",
+    )?;
+    let rows: Vec<(String, i64, String, String, String, i64)> = pick
+        .query_map(params![req.now, req.limit as i64], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut lease = tx.prepare_cached(
+        "UPDATE actions SET state = 'delivering', attempts = attempts + 1, lease_until = ?2 WHERE id = ?1",
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, attempts, target, action, payload, created_at) in rows {
+        lease.execute(params![id, req.now + req.lease_ms])?;
+        out.push(Claimed {
+            id,
+            attempt: attempts + 1,
+            target,
+            action,
+            payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Records an attempt; false when the claim was stale (fenced out).
+pub fn complete(tx: &Transaction<'_>, c: &Completion, now: i64) -> rusqlite::Result<bool> {
+    let (state, due_at, finished) = match c.settle {
+        Settle::Delivered => ("delivered", None, Some(now)),
+        Settle::Retry { due_at } => ("pending", Some(due_at), None),
+        Settle::Dead => ("dead", None, Some(now)),
+        Settle::Held => ("held", None, None),
+    };
+    let changed = tx.execute(
+        "UPDATE actions SET state = ?3, due_at = coalesce(?4, due_at), last_error = ?5,
+                finished_at = ?6, lease_until = NULL
+         WHERE id = ?1 AND attempts = ?2 AND state = 'delivering'",
+        params![c.id, c.attempt, state, due_at, c.error, finished],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    let result = match c.settle {
+        Settle::Delivered => "delivered",
+        Settle::Retry { .. } => "retry",
+        Settle::Dead => "dead",
+        Settle::Held => "held",
+    };
+    tx.execute(
+        "INSERT OR REPLACE INTO action_attempts (action_id, attempt, started_at, duration_ms, result, status, error, excerpt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![c.id, c.attempt, c.started_at, c.duration_ms, result, c.status, c.error, c.excerpt],
+    )?;
+    Ok(true)
+}
+
+/// At start: held actions go back to pending (their target may be
+/// configured now; a held attempt does not count against the action), and
+/// actions leased by a previous process are reclaimed at once (one SQLite
+/// file has one dispatcher; the send may have happened, so this is
+/// at-least-once and the action id is the idempotency key).
+pub fn release_held(tx: &Transaction<'_>) -> rusqlite::Result<usize> {
+    let held = tx.execute(
+        "UPDATE actions SET state = 'pending', due_at = 0, attempts = max(attempts - 1, 0) WHERE state = 'held'",
+        [],
+    )?;
+    let leased = tx.execute(
+        "UPDATE actions SET state = 'pending', lease_until = NULL WHERE state = 'delivering'",
+        [],
+    )?;
+    Ok(held + leased)
+}
+
+/// The state of one action, for tools and tests.
+pub fn state_of(conn: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT state FROM actions WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
+}

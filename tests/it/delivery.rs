@@ -1,0 +1,230 @@
+//! Delivery end to end: a signed-or-not POST → journal → rule → outbox →
+//! a fake Slack on 127.0.0.1 that answers the way Slack does (plain-text
+//! errors, 429 with Retry-After, 5xx), and the attempts recorded.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+/// A recording fake Slack incoming webhook. Answers from `script` first,
+/// then `200 ok`.
+struct FakeSlack {
+    url: String,
+    received: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+type Script = Arc<Mutex<VecDeque<(u16, &'static str, Option<&'static str>)>>>;
+
+async fn fake_slack(script: Vec<(u16, &'static str, Option<&'static str>)>) -> FakeSlack {
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let script: Script = Arc::new(Mutex::new(script.into()));
+    let (r, sc) = (received.clone(), script.clone());
+    let app = axum::Router::new().route(
+        "/services/T000/B000/secret-token",
+        axum::routing::post(move |body: String| {
+            let (r, sc) = (r.clone(), sc.clone());
+            async move {
+                r.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null));
+                let (status, text, retry_after) =
+                    sc.lock().unwrap().pop_front().unwrap_or((200, "ok", None));
+                let mut resp = (StatusCode::from_u16(status).unwrap(), text).into_response();
+                if let Some(ra) = retry_after {
+                    resp.headers_mut()
+                        .insert("retry-after", ra.parse().unwrap());
+                }
+                resp
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    FakeSlack {
+        url: format!("http://{addr}/services/T000/B000/secret-token"),
+        received,
+    }
+}
+
+fn project(webhook_url: &str) -> (tempfile::TempDir, switchyard::config::Config) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/t.rhai"),
+        r#"fn on_event(e) { slack("support", e.label); }"#,
+    )
+    .unwrap();
+    let text = format!(
+        "listen: 127.0.0.1:0\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\ndelivery:\n  retry: {{ schedule: [20ms], floor: 20ms }}\n  rate: {{ per_second: 1000, burst: 100 }}\ntargets:\n  support: {{ kind: slack, webhook_url: \"{webhook_url}\" }}\nsources:\n  s: {{ path: /h, verify: none }}\n"
+    );
+    let config =
+        switchyard::config::Config::from_str_with_env(&text, dir.path(), &|_| None).unwrap();
+    (dir, config)
+}
+
+async fn post(addr: std::net::SocketAddr, body: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/h"))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+fn rows(db: &Path, sql: &str) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    st.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+async fn wait_state(db: &Path, want: &str) {
+    let started = Instant::now();
+    loop {
+        if rows(db, "SELECT state FROM actions")
+            .first()
+            .map(String::as_str)
+            == Some(want)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "action never reached {want}: {:?}",
+            rows(
+                db,
+                "SELECT state || ' ' || coalesce(last_error, '') FROM actions"
+            )
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn slack_500_three_times_then_200_is_delivered_once_with_four_attempts() {
+    let slack = fake_slack(vec![
+        (500, "rollup_error", None),
+        (500, "rollup_error", None),
+        (503, "", None),
+    ])
+    .await;
+    let (d, config) = project(&slack.url);
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(
+        running.addr,
+        r#"[{"type":"t","label":"<!channel> Tom & Jerry"}]"#,
+    )
+    .await;
+    wait_state(&db, "delivered").await;
+    running.stop().await;
+    let got = slack.received.lock().unwrap().clone();
+    assert_eq!(got.len(), 4);
+    // Event text cannot ping the channel.
+    assert_eq!(
+        got[3],
+        serde_json::json!({"text": "&lt;!channel&gt; Tom &amp; Jerry"})
+    );
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT result || ' ' || coalesce(status, '') FROM action_attempts ORDER BY attempt"
+        ),
+        vec!["retry 500", "retry 500", "retry 503", "delivered 200"]
+    );
+}
+
+#[tokio::test]
+async fn slack_invalid_payload_is_dead_lettered_at_once_with_slacks_text() {
+    let slack = fake_slack(vec![(400, "invalid_payload", None)]).await;
+    let (d, config) = project(&slack.url);
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","label":"x"}]"#).await;
+    wait_state(&db, "dead").await;
+    running.stop().await;
+    assert_eq!(slack.received.lock().unwrap().len(), 1);
+    assert_eq!(
+        rows(&db, "SELECT last_error FROM actions"),
+        vec!["400 Bad Request: invalid_payload"]
+    );
+}
+
+#[tokio::test]
+async fn slack_429_retry_after_7_is_not_retried_before_7_seconds() {
+    let slack = fake_slack(vec![(429, "rate_limited", Some("7"))]).await;
+    let (d, config) = project(&slack.url);
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","label":"x"}]"#).await;
+    let started = Instant::now();
+    while rows(&db, "SELECT result FROM action_attempts").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no attempt recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.stop().await;
+    let wait: Vec<String> = rows(
+        &db,
+        "SELECT CAST(a.due_at - t.started_at AS TEXT) FROM actions a JOIN action_attempts t ON t.action_id = a.id",
+    );
+    let wait: i64 = wait[0].parse().unwrap();
+    assert!(wait >= 7_000, "next attempt due after {wait} ms");
+    assert_eq!(rows(&db, "SELECT state FROM actions"), vec!["pending"]);
+    assert_eq!(slack.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unconfigured_target_holds_its_actions_without_failing_them() {
+    let (d, config) = project("");
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","label":"x"}]"#).await;
+    wait_state(&db, "held").await;
+    running.stop().await;
+    let err = rows(&db, "SELECT last_error FROM actions");
+    assert!(
+        err[0].contains("targets.support.webhook_url is not set"),
+        "{err:?}"
+    );
+    // Configured later and restarted: it goes out.
+    let slack = fake_slack(vec![]).await;
+    let (_, mut config2) = project(&slack.url);
+    config2.store = switchyard::config::StoreUrl::Sqlite(db.clone());
+    config2.rules.dir = d.path().join("rules");
+    let running = switchyard::app::start(config2).await.unwrap();
+    wait_state(&db, "delivered").await;
+    running.stop().await;
+    assert_eq!(slack.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_connection_retries_and_never_logs_the_webhook_secret() {
+    let (d, config) = project("http://127.0.0.1:1/services/T000/B000/secret-token");
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","label":"x"}]"#).await;
+    let started = Instant::now();
+    while rows(&db, "SELECT result FROM action_attempts").len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no retries recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.stop().await;
+    for e in rows(&db, "SELECT coalesce(error, '') FROM action_attempts") {
+        assert!(!e.contains("secret-token"), "{e}");
+        assert!(!e.is_empty());
+    }
+}
