@@ -48,10 +48,45 @@ pub enum Command {
     Route(RouteArgs),
     /// Run the rule tests under rules/tests/ and print a report; exit 1 on failure.
     Test,
+    /// List actions by state, with their attempts and last error.
+    Actions(ActionsArgs),
+    /// Send dead letters again: all, by target, by id or by time range.
+    Replay(ReplayArgs),
     /// Print the signature a sender would attach to a body.
     Sign(SignArgs),
     /// Sign a file and POST it, like the sender's Test button; prints the answer.
     Send(SendArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ActionsArgs {
+    /// pending, delivering, delivered, dead or held.
+    #[arg(long)]
+    pub state: Option<String>,
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Replay dead letters (the only kind of replay so far).
+    #[arg(long, required = true)]
+    pub dead: bool,
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Dead-lettered at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Dead-lettered before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +215,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if report.ok() { 0 } else { 1 })
         }
         Command::Route(args) => route(&cli.config, args),
+        Command::Actions(args) => {
+            let conn = journal(&cli.config)?;
+            let rows = crate::store::delivery::list(
+                &conn,
+                args.state.as_deref(),
+                args.target.as_deref(),
+                args.limit,
+            )?;
+            for r in &rows {
+                if args.json {
+                    println!("{}", serde_json::to_string(r)?);
+                } else {
+                    println!(
+                        "{}  {:<10} {:<12} {:<7} attempts={}  {}",
+                        r.id,
+                        r.state,
+                        r.target,
+                        r.action,
+                        r.attempts,
+                        r.last_error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Command::Replay(args) => {
+            let conn = journal(&cli.config)?;
+            let parse = |t: &Option<String>| -> anyhow::Result<Option<i64>> {
+                t.as_deref()
+                    .map(|t| {
+                        humantime::parse_rfc3339_weak(t.trim_end_matches('Z'))
+                            .map(|x| {
+                                x.duration_since(std::time::UNIX_EPOCH)
+                                    .map_or(0, |d| d.as_millis() as i64)
+                            })
+                            .map_err(|_| anyhow::anyhow!("{t:?} is not an RFC 3339 time"))
+                    })
+                    .transpose()
+            };
+            let filter = crate::store::delivery::ReplayFilter {
+                target: args.target.clone(),
+                id: args.id.clone(),
+                since: parse(&args.since)?,
+                until: parse(&args.until)?,
+            };
+            let _ = args.dead;
+            let n =
+                crate::store::delivery::replay_dead(&conn, &filter, crate::domain::now_millis())?;
+            println!(
+                "{n} dead letter{} queued again",
+                if n == 1 { "" } else { "s" }
+            );
+            Ok(0)
+        }
         Command::Sign(args) => {
             let body = read_input(args.file.as_deref())?;
             let signer = Signer::resolve(&cli.config, &args.key)?;
@@ -337,6 +426,17 @@ fn time_ms(t: Option<&str>) -> i64 {
     t.and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or_else(crate::domain::now_millis, |d| d.as_millis() as i64)
+}
+
+/// A read-write connection to the configured journal, for operator tools.
+fn journal(config_path: &Path) -> anyhow::Result<rusqlite::Connection> {
+    let c = load(config_path)?;
+    let crate::config::StoreUrl::Sqlite(path) = &c.store;
+    anyhow::ensure!(path.exists(), "no journal at {} yet", path.display());
+    let conn =
+        rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
 }
 
 fn load_rules(c: &Config) -> anyhow::Result<RuleSet> {

@@ -143,3 +143,67 @@ pub fn state_of(conn: &rusqlite::Connection, id: &str) -> rusqlite::Result<Optio
     })
     .optional()
 }
+
+/// One line of `switchyard actions`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActionRow {
+    pub id: String,
+    pub state: String,
+    pub target: String,
+    pub action: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub last_error: Option<String>,
+}
+
+/// Actions filtered by state and target, newest first.
+pub fn list(
+    conn: &rusqlite::Connection,
+    state: Option<&str>,
+    target: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<ActionRow>> {
+    let mut st = conn.prepare(
+        "SELECT id, state, target, action, attempts, created_at, last_error FROM actions
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR target = ?2)
+         ORDER BY created_at DESC, id LIMIT ?3",
+    )?;
+    let rows = st.query_map(params![state, target, limit as i64], |r| {
+        Ok(ActionRow {
+            id: r.get(0)?,
+            state: r.get(1)?,
+            target: r.get(2)?,
+            action: r.get(3)?,
+            attempts: r.get(4)?,
+            created_at: r.get(5)?,
+            last_error: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// What `switchyard replay --dead` moves back to pending.
+#[derive(Debug, Default, Clone)]
+pub struct ReplayFilter {
+    pub target: Option<String>,
+    pub id: Option<String>,
+    /// Dead-lettered at or after (ms).
+    pub since: Option<i64>,
+    /// Dead-lettered before (ms).
+    pub until: Option<i64>,
+}
+
+/// Moves matching dead letters back to pending with a fresh delivery window
+/// (`created_at` = now, so `max_age` counts from the replay); returns how many.
+pub fn replay_dead(
+    conn: &rusqlite::Connection,
+    f: &ReplayFilter,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE actions SET state = 'pending', due_at = 0, created_at = ?5, last_error = NULL, finished_at = NULL
+         WHERE state = 'dead' AND (?1 IS NULL OR target = ?1) AND (?2 IS NULL OR id = ?2)
+           AND (?3 IS NULL OR finished_at >= ?3) AND (?4 IS NULL OR finished_at < ?4)",
+        params![f.target, f.id, f.since, f.until, now],
+    )
+}

@@ -62,6 +62,7 @@ fn project(webhook_url: &str) -> (tempfile::TempDir, switchyard::config::Config)
     let text = format!(
         "listen: 127.0.0.1:0\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\ndelivery:\n  retry: {{ schedule: [20ms], floor: 20ms }}\n  rate: {{ per_second: 1000, burst: 100 }}\ntargets:\n  support: {{ kind: slack, webhook_url: \"{webhook_url}\" }}\nsources:\n  s: {{ path: /h, verify: none }}\n"
     );
+    std::fs::write(dir.path().join("config.yaml"), &text).unwrap();
     let config =
         switchyard::config::Config::from_str_with_env(&text, dir.path(), &|_| None).unwrap();
     (dir, config)
@@ -227,4 +228,48 @@ async fn a_refused_connection_retries_and_never_logs_the_webhook_secret() {
         assert!(!e.contains("secret-token"), "{e}");
         assert!(!e.is_empty());
     }
+}
+
+#[tokio::test]
+async fn a_dead_letter_replayed_from_the_cli_goes_out() {
+    let slack = fake_slack(vec![(404, "channel_not_found", None)]).await;
+    let (d, config) = project(&slack.url);
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config.clone()).await.unwrap();
+    post(running.addr, r#"[{"type":"t","label":"x"}]"#).await;
+    wait_state(&db, "dead").await;
+    running.stop().await;
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .arg("--config")
+            .arg(d.path().join("config.yaml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = cli(&["actions", "--state", "dead"]);
+    assert!(
+        listed.contains(
+            "dead       support      slack   attempts=1  404 Not Found: channel_not_found"
+        ),
+        "{listed}"
+    );
+    assert_eq!(
+        cli(&["replay", "--dead", "--target", "other"]),
+        "0 dead letters queued again\n"
+    );
+    assert_eq!(
+        cli(&["replay", "--dead", "--target", "support"]),
+        "1 dead letter queued again\n"
+    );
+    let running = switchyard::app::start(config).await.unwrap();
+    wait_state(&db, "delivered").await;
+    running.stop().await;
+    assert_eq!(slack.received.lock().unwrap().len(), 2);
 }
