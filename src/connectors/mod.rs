@@ -8,6 +8,8 @@
 //! Secrets stay out of errors: client errors are stripped of their URL.
 
 mod http;
+mod jira;
+mod pagerduty;
 mod slack;
 
 use std::collections::HashMap;
@@ -44,6 +46,8 @@ pub enum Outcome {
 /// The connector of one target.
 enum Connector {
     Slack(slack::SlackWebhook),
+    Jira(jira::Jira),
+    PagerDuty(pagerduty::PagerDuty),
     Http(http::HttpTarget),
     Held(String),
 }
@@ -82,9 +86,12 @@ impl Connectors {
                         .map_or_else(Connector::Held, Connector::Slack),
                     TargetKind::Http => http::HttpTarget::from_target(t)
                         .map_or_else(Connector::Held, Connector::Http),
-                    TargetKind::Jira
-                    | TargetKind::Pagerduty
-                    | TargetKind::Servicenow
+                    TargetKind::Jira => {
+                        jira::Jira::from_target(t).map_or_else(Connector::Held, Connector::Jira)
+                    }
+                    TargetKind::Pagerduty => pagerduty::PagerDuty::from_target(t)
+                        .map_or_else(Connector::Held, Connector::PagerDuty),
+                    TargetKind::Servicenow
                     | TargetKind::Zendesk
                     | TargetKind::Github
                     | TargetKind::Smtp => Connector::Held(format!(
@@ -124,6 +131,8 @@ impl Connectors {
             match connector {
                 Connector::Slack(s) => s.send(&self.client, action).await,
                 Connector::Http(h) => h.send(&self.client, action).await,
+                Connector::Jira(j) => j.send(&self.client, action).await,
+                Connector::PagerDuty(p) => p.send(&self.client, action).await,
                 Connector::Held(reason) => Outcome::Held {
                     reason: reason.clone(),
                 },

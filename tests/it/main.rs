@@ -11,3 +11,4 @@ mod rules;
 mod server;
 mod sources;
 mod store_faults;
+mod tickets;
