@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # What the tests need from the machine:
 # - root, to mount a small tmpfs for the full-disk test (tests/it/store_faults.rs);
 # - mount/umount (util-linux) and python3 (bench/ingress.sh reads the journal);
-# - room for ~3,500 sockets in the connection-hygiene test.
+# - room for ~3,500 sockets in the connection-hygiene test;
+# - a real SMTP server for the email tests: aiosmtpd, from PyPI
+#   (tests/support/smtp_server.py runs it on a free loopback port).
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/test.sh: the full-disk test mounts a tmpfs and needs root" >&2
   exit 1
@@ -18,6 +20,9 @@ command -v mount >/dev/null || need+=(mount)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 fi
 ulimit -n 65536 2>/dev/null || ulimit -n 20000 2>/dev/null || true
 

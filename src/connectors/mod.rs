@@ -11,6 +11,7 @@ mod http;
 mod jira;
 mod pagerduty;
 mod slack;
+mod smtp;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -48,6 +49,7 @@ enum Connector {
     Slack(slack::SlackWebhook),
     Jira(jira::Jira),
     PagerDuty(pagerduty::PagerDuty),
+    Smtp(smtp::Smtp),
     Http(http::HttpTarget),
     Held(String),
 }
@@ -91,10 +93,12 @@ impl Connectors {
                     }
                     TargetKind::Pagerduty => pagerduty::PagerDuty::from_target(t)
                         .map_or_else(Connector::Held, Connector::PagerDuty),
+                    TargetKind::Smtp => {
+                        smtp::Smtp::from_target(t).map_or_else(Connector::Held, Connector::Smtp)
+                    }
                     TargetKind::Servicenow
                     | TargetKind::Zendesk
-                    | TargetKind::Github
-                    | TargetKind::Smtp => Connector::Held(format!(
+                    | TargetKind::Github => Connector::Held(format!(
                         "delivery to {} targets is not built yet; actions wait here until it is",
                         t.kind.as_str()
                     )),
@@ -133,6 +137,7 @@ impl Connectors {
                 Connector::Http(h) => h.send(&self.client, action).await,
                 Connector::Jira(j) => j.send(&self.client, action).await,
                 Connector::PagerDuty(p) => p.send(&self.client, action).await,
+                Connector::Smtp(m) => m.send(action).await,
                 Connector::Held(reason) => Outcome::Held {
                     reason: reason.clone(),
                 },

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod config;
 mod delivery;
+mod email;
 mod ingress;
 mod rules;
 mod server;
