@@ -22,9 +22,11 @@ use crate::store::delivery::Claimed;
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// `reference` is what the API named the thing it made (a Slack `ts`).
     Delivered {
         status: Option<u16>,
         excerpt: String,
+        reference: Option<String>,
     },
     /// Worth another try; `after` is the server's `Retry-After`; `floor`
     /// asks for at least the configured floor (429, timeouts).
@@ -46,7 +48,7 @@ pub enum Outcome {
 
 /// The connector of one target.
 enum Connector {
-    Slack(slack::SlackWebhook),
+    Slack(slack::Slack),
     Jira(jira::Jira),
     PagerDuty(pagerduty::PagerDuty),
     Smtp(smtp::Smtp),
@@ -84,7 +86,7 @@ impl Connectors {
             .iter()
             .map(|(name, t)| {
                 let c = match t.kind {
-                    TargetKind::Slack => slack::SlackWebhook::from_target(t)
+                    TargetKind::Slack => slack::Slack::from_target(t)
                         .map_or_else(Connector::Held, Connector::Slack),
                     TargetKind::Http => http::HttpTarget::from_target(t)
                         .map_or_else(Connector::Held, Connector::Http),
@@ -165,6 +167,7 @@ pub(crate) async fn classify(resp: reqwest::Response) -> Outcome {
         Outcome::Delivered {
             status: code,
             excerpt,
+            reference: None,
         }
     } else if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
         Outcome::Retry {

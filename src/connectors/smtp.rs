@@ -92,6 +92,7 @@ impl Smtp {
             Ok(resp) => Outcome::Delivered {
                 status: None,
                 excerpt: resp.message().collect::<Vec<_>>().join(" "),
+                reference: None,
             },
             Err(e) if e.is_permanent() => Outcome::GiveUp {
                 status: None,

@@ -189,9 +189,9 @@ async fn settle(
         jitter,
     );
     let (status, error, excerpt) = match &outcome {
-        Outcome::Delivered { status, excerpt } => {
-            (*status, None, Some(excerpt.chars().take(500).collect()))
-        }
+        Outcome::Delivered {
+            status, excerpt, ..
+        } => (*status, None, Some(excerpt.chars().take(500).collect())),
         Outcome::Retry { status, error, .. } | Outcome::GiveUp { status, error } => {
             (*status, Some(error.clone()), None)
         }
@@ -220,6 +220,19 @@ async fn settle(
         status,
         error,
         excerpt,
+        thread: match (
+            &outcome,
+            action.payload.get("thread_key").and_then(|k| k.as_str()),
+        ) {
+            (
+                Outcome::Delivered {
+                    reference: Some(ts),
+                    ..
+                },
+                Some(key),
+            ) if action.thread_ts.is_none() => Some((key.to_owned(), ts.clone())),
+            _ => None,
+        },
     };
     match store.complete(c).await {
         Ok(true) => {}

@@ -15,6 +15,9 @@ pub struct Claimed {
     pub action: String,
     pub payload: serde_json::Value,
     pub created_at: i64,
+    /// The thread this message replies in (Slack `ts`), when its
+    /// `thread_key` already has a first message.
+    pub thread_ts: Option<String>,
 }
 
 /// Claims up to `limit` due actions (pending and due, or leased and expired).
@@ -50,15 +53,19 @@ pub struct Completion {
     pub status: Option<u16>,
     pub error: Option<String>,
     pub excerpt: Option<String>,
+    /// A thread to remember: (thread_key, ts) of a first Slack message.
+    pub thread: Option<(String, String)>,
 }
 
 pub fn claim(tx: &Transaction<'_>, req: &ClaimRequest) -> rusqlite::Result<Vec<Claimed>> {
     let mut pick = tx.prepare_cached(
-        "SELECT id, attempts, target, action, payload, created_at FROM actions
-         WHERE (state = 'pending' AND due_at <= ?1) OR (state = 'delivering' AND lease_until < ?1)
-         ORDER BY due_at, created_at LIMIT ?2",
+        "SELECT a.id, a.attempts, a.target, a.action, a.payload, a.created_at, t.ts FROM actions a
+         LEFT JOIN threads t ON t.target = a.target AND t.thread_key = json_extract(a.payload, '$.thread_key')
+         WHERE (a.state = 'pending' AND a.due_at <= ?1) OR (a.state = 'delivering' AND a.lease_until < ?1)
+         ORDER BY a.due_at, a.created_at LIMIT ?2",
     )?;
-    let rows: Vec<(String, i64, String, String, String, i64)> = pick
+    type Row = (String, i64, String, String, String, i64, Option<String>);
+    let rows: Vec<Row> = pick
         .query_map(params![req.now, req.limit as i64], |r| {
             Ok((
                 r.get(0)?,
@@ -67,6 +74,7 @@ pub fn claim(tx: &Transaction<'_>, req: &ClaimRequest) -> rusqlite::Result<Vec<C
                 r.get(3)?,
                 r.get(4)?,
                 r.get(5)?,
+                r.get(6)?,
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -74,7 +82,7 @@ pub fn claim(tx: &Transaction<'_>, req: &ClaimRequest) -> rusqlite::Result<Vec<C
         "UPDATE actions SET state = 'delivering', attempts = attempts + 1, lease_until = ?2 WHERE id = ?1",
     )?;
     let mut out = Vec::with_capacity(rows.len());
-    for (id, attempts, target, action, payload, created_at) in rows {
+    for (id, attempts, target, action, payload, created_at, thread_ts) in rows {
         lease.execute(params![id, req.now + req.lease_ms])?;
         out.push(Claimed {
             id,
@@ -83,6 +91,7 @@ pub fn claim(tx: &Transaction<'_>, req: &ClaimRequest) -> rusqlite::Result<Vec<C
             action,
             payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
             created_at,
+            thread_ts,
         });
     }
     Ok(out)
@@ -111,6 +120,13 @@ pub fn complete(tx: &Transaction<'_>, c: &Completion, now: i64) -> rusqlite::Res
         Settle::Dead => "dead",
         Settle::Held => "held",
     };
+    if let (Settle::Delivered, Some((key, ts))) = (&c.settle, &c.thread) {
+        tx.execute(
+            "INSERT INTO threads (target, thread_key, ts)
+             SELECT target, ?2, ?3 FROM actions WHERE id = ?1 ON CONFLICT DO NOTHING",
+            params![c.id, key, ts],
+        )?;
+    }
     tx.execute(
         "INSERT OR REPLACE INTO action_attempts (action_id, attempt, started_at, duration_ms, result, status, error, excerpt)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

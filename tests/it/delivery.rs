@@ -195,7 +195,7 @@ async fn an_unconfigured_target_holds_its_actions_without_failing_them() {
     running.stop().await;
     let err = rows(&db, "SELECT last_error FROM actions");
     assert!(
-        err[0].contains("targets.support.webhook_url is not set"),
+        err[0].contains("targets.support: neither webhook_url nor token is set"),
         "{err:?}"
     );
     // Configured later and restarted: it goes out.
@@ -272,4 +272,110 @@ async fn a_dead_letter_replayed_from_the_cli_goes_out() {
     wait_state(&db, "delivered").await;
     running.stop().await;
     assert_eq!(slack.received.lock().unwrap().len(), 2);
+}
+
+/// A fake Slack Web API: records requests, answers `ok:false` with `errors`
+/// first, then `ok:true` with increasing `ts`.
+async fn fake_slack_api(
+    errors: Vec<&'static str>,
+) -> (String, Arc<Mutex<Vec<(String, serde_json::Value)>>>) {
+    let got: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
+    let errors = Arc::new(Mutex::new(VecDeque::from(errors)));
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/api/chat.postMessage",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (g, errors) = (g.clone(), errors.clone());
+            async move {
+                let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let n = {
+                    let mut g = g.lock().unwrap();
+                    g.push((auth, v));
+                    g.len()
+                };
+                // Slack answers HTTP 200 even for errors.
+                match errors.lock().unwrap().pop_front() {
+                    Some(e) => axum::Json(serde_json::json!({"ok": false, "error": e})),
+                    None => axum::Json(serde_json::json!({"ok": true, "channel": "C1", "ts": format!("1700000000.{n:06}")})),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/api"), got)
+}
+
+fn bot_project(api_url: &str) -> (tempfile::TempDir, switchyard::config::Config) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/t.rhai"),
+        r#"fn on_event(e) { slack("bot", #{ text: e.msg, thread_key: `session-${e.id}` }); }"#,
+    )
+    .unwrap();
+    let text = format!(
+        "listen: 127.0.0.1:0\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\ndelivery:\n  retry: {{ schedule: [20ms], floor: 20ms }}\n  rate: {{ per_second: 1000, burst: 100 }}\ntargets:\n  bot: {{ kind: slack, token: xoxb-test, channel: \"#support\", api_url: \"{api_url}\" }}\nsources:\n  s: {{ path: /h, verify: none }}\n"
+    );
+    let config =
+        switchyard::config::Config::from_str_with_env(&text, dir.path(), &|_| None).unwrap();
+    (dir, config)
+}
+
+async fn wait_states(db: &Path, want: &[&str]) {
+    let started = Instant::now();
+    loop {
+        let got = rows(db, "SELECT state FROM actions ORDER BY created_at, id");
+        if got == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "states {got:?}, wanted {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn slack_web_api_threads_follow_ups_and_retries_ratelimited() {
+    let (url, got) = fake_slack_api(vec!["ratelimited"]).await;
+    let (d, config) = bot_project(&url);
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","id":"S1","msg":"first"}]"#).await;
+    wait_states(&db, &["delivered"]).await;
+    post(running.addr, r#"[{"type":"t","id":"S1","msg":"second"}]"#).await;
+    wait_states(&db, &["delivered", "delivered"]).await;
+    running.stop().await;
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), 3, "one ratelimited answer, then two messages");
+    assert_eq!(got[0].0, "Bearer xoxb-test");
+    assert_eq!(got[1].1["channel"], "#support");
+    assert!(
+        got[1].1.get("thread_ts").is_none(),
+        "the first message starts the thread"
+    );
+    assert_eq!(
+        got[2].1["thread_ts"], "1700000000.000002",
+        "the follow-up replies in it"
+    );
+    assert_eq!(got[2].1["text"], "second");
+}
+
+#[tokio::test]
+async fn slack_web_api_ok_false_channel_not_found_is_a_dead_letter() {
+    let (url, _got) = fake_slack_api(vec!["channel_not_found"]).await;
+    let (d, config) = bot_project(&url);
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","id":"S2","msg":"x"}]"#).await;
+    wait_states(&db, &["dead"]).await;
+    running.stop().await;
+    assert_eq!(
+        rows(&db, "SELECT last_error FROM actions"),
+        vec!["channel_not_found"]
+    );
 }
