@@ -27,6 +27,49 @@ const POLL: Duration = Duration::from_millis(100);
 struct Lane {
     slots: Arc<Semaphore>,
     bucket: std::sync::Mutex<Bucket>,
+    breaker: std::sync::Mutex<Breaker>,
+}
+
+/// Consecutive failed attempts after which a target is paused.
+const TRIP_AFTER: u32 = 5;
+/// How long a tripped target rests before one probe goes through.
+const COOL_DOWN: Duration = Duration::from_secs(30);
+
+/// A circuit breaker: a target that keeps failing is paused and probed,
+/// instead of burning every waiting action's attempts.
+#[derive(Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    probing: bool,
+}
+
+impl Breaker {
+    /// None: go ahead. Some(wait): paused for that long.
+    fn admit(&mut self) -> Option<Duration> {
+        match self.open_until {
+            Some(t) if Instant::now() < t => Some(t - Instant::now()),
+            Some(_) if self.probing => Some(Duration::from_secs(1)),
+            Some(_) => {
+                self.probing = true; // exactly one probe
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn record(&mut self, ok: bool) {
+        self.probing = false;
+        if ok {
+            self.failures = 0;
+            self.open_until = None;
+        } else {
+            self.failures += 1;
+            if self.failures >= TRIP_AFTER {
+                self.open_until = Some(Instant::now() + COOL_DOWN);
+            }
+        }
+    }
 }
 
 type Lanes = std::sync::Mutex<HashMap<String, Arc<Lane>>>;
@@ -144,6 +187,7 @@ async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: 
                     per_second: target.delivery.rate.per_second,
                     burst: f64::from(target.delivery.rate.burst),
                 }),
+                breaker: std::sync::Mutex::new(Breaker::default()),
             })
         })
         .clone();
@@ -153,6 +197,31 @@ async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: 
         .acquire_owned()
         .await
         .expect("never closed");
+    // Checked with the slot held, so sends queued behind a failing one see the trip.
+    let paused = lane
+        .breaker
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .admit();
+    if let Some(wait) = paused {
+        let c = Completion {
+            id: action.id.clone(),
+            attempt: action.attempt,
+            settle: Settle::Deferred {
+                due_at: now_millis() + wait.as_millis() as i64,
+            },
+            started_at: now_millis(),
+            duration_ms: 0,
+            status: None,
+            error: None,
+            excerpt: None,
+            thread: None,
+        };
+        if let Err(e) = store.complete(c).await {
+            tracing::error!(action = %action.id, error = %e, "deferring an action failed");
+        }
+        return;
+    }
     let wait = lane.bucket.lock().unwrap_or_else(|p| p.into_inner()).take();
     if !wait.is_zero() {
         tokio::time::sleep(wait).await; // the rate limit, not a synchronisation
@@ -160,6 +229,16 @@ async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: 
     let started_ms = now_millis();
     let started = Instant::now();
     let outcome = connectors.send(&action).await;
+    let failed = matches!(outcome, Outcome::Retry { .. });
+    let tripped = {
+        let mut b = lane.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        let was_open = b.open_until.is_some();
+        b.record(!failed);
+        !was_open && b.open_until.is_some()
+    };
+    if tripped {
+        tracing::warn!(target = %action.target, "target keeps failing; pausing it for {COOL_DOWN:?}, then probing");
+    }
     settle(
         store,
         &action,
@@ -210,6 +289,7 @@ async fn settle(
         Settle::Delivered => {
             tracing::debug!(action = %action.id, target = %action.target, "delivered")
         }
+        Settle::Deferred { .. } => {}
     }
     let c = Completion {
         id: action.id.clone(),

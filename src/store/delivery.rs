@@ -40,6 +40,11 @@ pub enum Settle {
     Dead,
     /// The target is not configured; waits without counting as a failure.
     Held,
+    /// Not attempted (the target's circuit is open): back to pending at
+    /// `due_at`, the claim not counted as an attempt.
+    Deferred {
+        due_at: i64,
+    },
 }
 
 /// One attempt's record.
@@ -99,11 +104,19 @@ pub fn claim(tx: &Transaction<'_>, req: &ClaimRequest) -> rusqlite::Result<Vec<C
 
 /// Records an attempt; false when the claim was stale (fenced out).
 pub fn complete(tx: &Transaction<'_>, c: &Completion, now: i64) -> rusqlite::Result<bool> {
+    if let Settle::Deferred { due_at } = c.settle {
+        let changed = tx.execute(
+            "UPDATE actions SET state = 'pending', due_at = ?3, attempts = attempts - 1, lease_until = NULL
+             WHERE id = ?1 AND attempts = ?2 AND state = 'delivering'",
+            params![c.id, c.attempt, due_at],
+        )?;
+        return Ok(changed == 1);
+    }
     let (state, due_at, finished) = match c.settle {
         Settle::Delivered => ("delivered", None, Some(now)),
         Settle::Retry { due_at } => ("pending", Some(due_at), None),
         Settle::Dead => ("dead", None, Some(now)),
-        Settle::Held => ("held", None, None),
+        Settle::Held | Settle::Deferred { .. } => ("held", None, None),
     };
     let changed = tx.execute(
         "UPDATE actions SET state = ?3, due_at = coalesce(?4, due_at), last_error = ?5,
@@ -118,7 +131,7 @@ pub fn complete(tx: &Transaction<'_>, c: &Completion, now: i64) -> rusqlite::Res
         Settle::Delivered => "delivered",
         Settle::Retry { .. } => "retry",
         Settle::Dead => "dead",
-        Settle::Held => "held",
+        Settle::Held | Settle::Deferred { .. } => "held",
     };
     if let (Settle::Delivered, Some((key, ts))) = (&c.settle, &c.thread) {
         tx.execute(

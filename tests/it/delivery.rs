@@ -379,3 +379,45 @@ async fn slack_web_api_ok_false_channel_not_found_is_a_dead_letter() {
         vec!["channel_not_found"]
     );
 }
+
+#[tokio::test]
+async fn a_failing_target_trips_its_breaker_instead_of_burning_every_attempt() {
+    let slack = fake_slack(vec![(500, "rollup_error", None); 50]).await;
+    let (d, mut config) = project(&slack.url);
+    config
+        .targets
+        .get_mut("support")
+        .unwrap()
+        .delivery
+        .concurrency = 1;
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    let batch: Vec<String> = (0..10)
+        .map(|i| format!(r#"{{"type":"t","label":"m{i}"}}"#))
+        .collect();
+    post(running.addr, &format!("[{}]", batch.join(","))).await;
+    let started = Instant::now();
+    loop {
+        let attempts = rows(&db, "SELECT action_id FROM action_attempts").len();
+        let deferred = rows(
+            &db,
+            "SELECT id FROM actions WHERE state = 'pending' AND attempts = 0 AND due_at > 0",
+        )
+        .len();
+        if attempts == 5 && deferred >= 5 {
+            break;
+        }
+        assert!(
+            attempts <= 5,
+            "the breaker did not stop at 5 failures: {attempts}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "attempts {attempts}, deferred {deferred}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.stop().await;
+    assert_eq!(slack.received.lock().unwrap().len(), 5);
+    assert!(rows(&db, "SELECT state FROM actions WHERE state = 'dead'").is_empty());
+}
