@@ -12,6 +12,7 @@ mod jira;
 mod pagerduty;
 mod slack;
 mod smtp;
+mod tickets;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -52,6 +53,7 @@ enum Connector {
     Jira(jira::Jira),
     PagerDuty(pagerduty::PagerDuty),
     Smtp(smtp::Smtp),
+    Tickets(tickets::TicketApi),
     Http(http::HttpTarget),
     Held(String),
 }
@@ -81,33 +83,31 @@ impl Connectors {
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
-        let by_target = config
-            .targets
-            .iter()
-            .map(|(name, t)| {
-                let c = match t.kind {
-                    TargetKind::Slack => slack::Slack::from_target(t)
-                        .map_or_else(Connector::Held, Connector::Slack),
-                    TargetKind::Http => http::HttpTarget::from_target(t)
-                        .map_or_else(Connector::Held, Connector::Http),
-                    TargetKind::Jira => {
-                        jira::Jira::from_target(t).map_or_else(Connector::Held, Connector::Jira)
-                    }
-                    TargetKind::Pagerduty => pagerduty::PagerDuty::from_target(t)
-                        .map_or_else(Connector::Held, Connector::PagerDuty),
-                    TargetKind::Smtp => {
-                        smtp::Smtp::from_target(t).map_or_else(Connector::Held, Connector::Smtp)
-                    }
-                    TargetKind::Servicenow
-                    | TargetKind::Zendesk
-                    | TargetKind::Github => Connector::Held(format!(
-                        "delivery to {} targets is not built yet; actions wait here until it is",
-                        t.kind.as_str()
-                    )),
-                };
-                (name.clone(), (c, t.clone()))
-            })
-            .collect();
+        let by_target =
+            config
+                .targets
+                .iter()
+                .map(|(name, t)| {
+                    let c =
+                        match t.kind {
+                            TargetKind::Slack => slack::Slack::from_target(t)
+                                .map_or_else(Connector::Held, Connector::Slack),
+                            TargetKind::Http => http::HttpTarget::from_target(t)
+                                .map_or_else(Connector::Held, Connector::Http),
+                            TargetKind::Jira => jira::Jira::from_target(t)
+                                .map_or_else(Connector::Held, Connector::Jira),
+                            TargetKind::Pagerduty => pagerduty::PagerDuty::from_target(t)
+                                .map_or_else(Connector::Held, Connector::PagerDuty),
+                            TargetKind::Smtp => smtp::Smtp::from_target(t)
+                                .map_or_else(Connector::Held, Connector::Smtp),
+                            TargetKind::Servicenow | TargetKind::Zendesk | TargetKind::Github => {
+                                tickets::TicketApi::from_target(t)
+                                    .map_or_else(Connector::Held, Connector::Tickets)
+                            }
+                        };
+                    (name.clone(), (c, t.clone()))
+                })
+                .collect();
         Connectors { client, by_target }
     }
 
@@ -140,6 +140,7 @@ impl Connectors {
                 Connector::Jira(j) => j.send(&self.client, action).await,
                 Connector::PagerDuty(p) => p.send(&self.client, action).await,
                 Connector::Smtp(m) => m.send(action).await,
+                Connector::Tickets(t) => t.send(&self.client, action).await,
                 Connector::Held(reason) => Outcome::Held {
                     reason: reason.clone(),
                 },
@@ -181,6 +182,16 @@ pub(crate) async fn classify(resp: reqwest::Response) -> Outcome {
             status: code,
             error: format!("{status}: {}", first_line(&excerpt)),
         }
+    }
+}
+
+/// Sends a request; a 2xx answer's JSON body (or `null`), anything else as
+/// the [`Outcome`] the shared classification gives it.
+pub(crate) async fn send_json(req: reqwest::RequestBuilder) -> Result<serde_json::Value, Outcome> {
+    match req.send().await {
+        Ok(r) if r.status().is_success() => Ok(r.json().await.unwrap_or(serde_json::Value::Null)),
+        Ok(r) => Err(classify(r).await),
+        Err(e) => Err(network_error(e)),
     }
 }
 

@@ -280,3 +280,177 @@ async fn pagerduty_uses_the_key_as_dedup_key() {
     let resolve = got.iter().find(|v| v["event_action"] == "resolve").unwrap();
     assert_eq!(resolve["dedup_key"], "s-P1");
 }
+
+/// One fake for ServiceNow, Zendesk and GitHub: records creates and updates,
+/// and finds a record by the key it was created with.
+#[derive(Default)]
+struct Records {
+    created: Vec<(String, Value)>,
+    updated: Vec<(String, Value)>,
+}
+
+async fn fake_ticket_apis() -> (String, Arc<Mutex<Records>>) {
+    use axum::extract::{Query, RawQuery};
+    use axum::routing::{get, patch, post, put};
+    let rec: Arc<Mutex<Records>> = Arc::default();
+    let has = |rec: &Records, api: &str, needle: &str| {
+        rec.created
+            .iter()
+            .any(|(a, v)| a == api && v.to_string().contains(needle))
+    };
+    let r = rec.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/now/table/incident",
+            get({
+                let r = r.clone();
+                move |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    let key = q["sysparm_query"].split('^').next().unwrap().trim_start_matches("correlation_id=").to_owned();
+                    let found = has(&r.lock().unwrap(), "servicenow", &format!("\"correlation_id\":\"{key}\""));
+                    Json(json!({ "result": if found { json!([{"sys_id": "abc123"}]) } else { json!([]) } }))
+                }
+            })
+            .post({
+                let r = r.clone();
+                move |Json(v): Json<Value>| async move {
+                    r.lock().unwrap().created.push(("servicenow".into(), v));
+                    (StatusCode::CREATED, Json(json!({"result": {"sys_id": "abc123"}})))
+                }
+            }),
+        )
+        .route(
+            "/api/now/table/incident/{id}",
+            patch({
+                let r = r.clone();
+                move |UrlPath(id): UrlPath<String>, Json(v): Json<Value>| async move {
+                    r.lock().unwrap().updated.push((format!("servicenow {id}"), v));
+                    Json(json!({"result": {}}))
+                }
+            }),
+        )
+        .route(
+            "/api/v2/search.json",
+            get({
+                let r = r.clone();
+                move |RawQuery(q): RawQuery| async move {
+                    let q = q.unwrap_or_default();
+                    let key = q.split("external_id:").nth(1).unwrap_or("").split('%').next().unwrap_or("").to_owned();
+                    let found = has(&r.lock().unwrap(), "zendesk", &format!("\"external_id\":\"{key}\""));
+                    Json(json!({ "results": if found { json!([{"id": 77}]) } else { json!([]) } }))
+                }
+            }),
+        )
+        .route(
+            "/api/v2/tickets.json",
+            post({
+                let r = r.clone();
+                move |Json(v): Json<Value>| async move {
+                    r.lock().unwrap().created.push(("zendesk".into(), v));
+                    (StatusCode::CREATED, Json(json!({"ticket": {"id": 77}})))
+                }
+            }),
+        )
+        .route(
+            "/api/v2/tickets/{id}",
+            put({
+                let r = r.clone();
+                move |UrlPath(id): UrlPath<String>, Json(v): Json<Value>| async move {
+                    r.lock().unwrap().updated.push((format!("zendesk {id}"), v));
+                    Json(json!({"ticket": {}}))
+                }
+            }),
+        )
+        .route(
+            "/repos/acme/support/issues",
+            get({
+                let r = r.clone();
+                move |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    let found = has(&r.lock().unwrap(), "github", &q["labels"]);
+                    Json(if found { json!([{"number": 5}]) } else { json!([]) })
+                }
+            })
+            .post({
+                let r = r.clone();
+                move |Json(v): Json<Value>| async move {
+                    r.lock().unwrap().created.push(("github".into(), v));
+                    (StatusCode::CREATED, Json(json!({"number": 5})))
+                }
+            }),
+        )
+        .route(
+            "/repos/acme/support/issues/{n}/comments",
+            post({
+                let r = r.clone();
+                move |UrlPath(n): UrlPath<String>, Json(v): Json<Value>| async move {
+                    r.lock().unwrap().updated.push((format!("github {n}"), v));
+                    (StatusCode::CREATED, Json(json!({"id": 1})))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), rec)
+}
+
+async fn upsert_twice(target: &str) -> (Arc<Mutex<Records>>, Vec<String>) {
+    let (url, rec) = fake_ticket_apis().await;
+    let targets = match target {
+        "servicenow" => format!(
+            "  desk: {{ kind: servicenow, base_url: \"{url}\", username: u, password: p }}\n"
+        ),
+        "zendesk" => format!(
+            "  desk: {{ kind: zendesk, base_url: \"{url}\", email: a@b.example, api_token: t }}\n"
+        ),
+        _ => format!(
+            "  desk: {{ kind: github, api_url: \"{url}\", token: ghp_x, repo: acme/support }}\n"
+        ),
+    };
+    let rule = r#"fn on_event(e) { ticket("desk", #{ key: `session-${e.id}`, title: `Session ${e.id}`, body: e.note }); }"#;
+    let (d, config) = project(rule, &targets);
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","id":"K1","note":"first"}]"#).await;
+    wait_all(&db, 1, "delivered").await;
+    post(running.addr, r#"[{"type":"t","id":"K1","note":"second"}]"#).await;
+    wait_all(&db, 2, "delivered").await;
+    running.stop().await;
+    (rec, states(&db))
+}
+
+#[tokio::test]
+async fn servicenow_upserts_by_correlation_id() {
+    let (rec, _) = upsert_twice("servicenow").await;
+    let rec = rec.lock().unwrap();
+    assert_eq!(rec.created.len(), 1);
+    assert_eq!(rec.created[0].1["correlation_id"], "session-K1");
+    assert_eq!(
+        rec.updated,
+        vec![(
+            "servicenow abc123".to_owned(),
+            json!({"work_notes": "second"})
+        )]
+    );
+}
+
+#[tokio::test]
+async fn zendesk_upserts_by_external_id() {
+    let (rec, _) = upsert_twice("zendesk").await;
+    let rec = rec.lock().unwrap();
+    assert_eq!(rec.created.len(), 1);
+    assert_eq!(rec.created[0].1["ticket"]["external_id"], "session-K1");
+    assert_eq!(rec.updated[0].0, "zendesk 77.json");
+    assert_eq!(rec.updated[0].1["ticket"]["comment"]["body"], "second");
+}
+
+#[tokio::test]
+async fn github_upserts_by_label_marker() {
+    let (rec, _) = upsert_twice("github").await;
+    let rec = rec.lock().unwrap();
+    assert_eq!(rec.created.len(), 1);
+    assert_eq!(rec.created[0].1["labels"], json!(["switchyard:session-K1"]));
+    assert_eq!(
+        rec.updated,
+        vec![("github 5".to_owned(), json!({"body": "second"}))]
+    );
+}
