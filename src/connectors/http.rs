@@ -1,6 +1,8 @@
 //! Generic HTTP targets: `method` (default POST) to `base_url` + `path`,
 //! the target's headers then the action's, a JSON body, and the action id
-//! as `Idempotency-Key`.
+//! as `Idempotency-Key`. With `hmac_secret`, the body is signed like the
+//! webhooks we receive: `sha256=<hex HMAC-SHA256>` in `hmac_header`
+//! (default `x-switchyard-signature`), so the receiver can verify us.
 
 use super::{Outcome, classify, network_error};
 use crate::config::TargetConfig;
@@ -9,6 +11,7 @@ use crate::store::delivery::Claimed;
 pub(super) struct HttpTarget {
     base_url: String,
     headers: Vec<(String, String)>,
+    signing: Option<(String, Vec<u8>)>,
 }
 
 impl HttpTarget {
@@ -33,7 +36,19 @@ impl HttpTarget {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Self { base_url, headers })
+        let signing = t.setting("hmac_secret").map(|secret| {
+            (
+                t.setting("hmac_header")
+                    .unwrap_or("x-switchyard-signature")
+                    .to_owned(),
+                secret.as_bytes().to_vec(),
+            )
+        });
+        Ok(Self {
+            base_url,
+            headers,
+            signing,
+        })
     }
 
     pub(super) async fn send(&self, client: &reqwest::Client, a: &Claimed) -> Outcome {
@@ -60,7 +75,12 @@ impl HttpTarget {
             }
         }
         if let Some(json) = p.get("json") {
-            req = req.json(json);
+            let body = json.to_string();
+            if let Some((header, key)) = &self.signing {
+                let sig = crate::ingress::verify::mac(key, &[body.as_bytes()]);
+                req = req.header(header, format!("sha256={}", hex::encode(sig)));
+            }
+            req = req.header("content-type", "application/json").body(body);
         }
         match req.send().await {
             Ok(resp) => classify(resp).await,

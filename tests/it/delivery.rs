@@ -421,3 +421,67 @@ async fn a_failing_target_trips_its_breaker_instead_of_burning_every_attempt() {
     assert_eq!(slack.received.lock().unwrap().len(), 5);
     assert!(rows(&db, "SELECT state FROM actions WHERE state = 'dead'").is_empty());
 }
+
+#[tokio::test]
+async fn an_http_target_gets_method_path_headers_signature_and_idempotency_key() {
+    let got: Arc<Mutex<Vec<(String, String, axum::http::HeaderMap, String)>>> = Arc::default();
+    let g = got.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let g = g.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            g.lock().unwrap().push((
+                parts.method.to_string(),
+                parts.uri.path().to_owned(),
+                parts.headers,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+            // A 50 MB answer: the connector keeps only the start of it.
+            (StatusCode::OK, "x".repeat(50 << 20))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/t.rhai"),
+        r#"fn on_event(e) { http("crm", #{ method: "PUT", path: `/contacts/${e.id}`, json: #{ note: e.note }, headers: #{ "x-extra": "1" } }); }"#,
+    )
+    .unwrap();
+    let text = format!(
+        "listen: 127.0.0.1:0\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\ntargets:\n  crm: {{ kind: http, base_url: \"http://{addr}/v1\", headers: {{ Authorization: \"Bearer crm-token\" }}, hmac_secret: s3cr3t }}\nsources:\n  s: {{ path: /h, verify: none }}\n"
+    );
+    let config =
+        switchyard::config::Config::from_str_with_env(&text, dir.path(), &|_| None).unwrap();
+    let db = dir.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","id":"H1","note":"hi"}]"#).await;
+    wait_state(&db, "delivered").await;
+    running.stop().await;
+    let got = got.lock().unwrap();
+    let (method, path, headers, body) = &got[0];
+    assert_eq!((method.as_str(), path.as_str()), ("PUT", "/v1/contacts/H1"));
+    assert_eq!(body, r#"{"note":"hi"}"#);
+    assert_eq!(headers["authorization"], "Bearer crm-token");
+    assert_eq!(headers["x-extra"], "1");
+    let id = rows(&db, "SELECT id FROM actions").remove(0);
+    assert_eq!(headers["idempotency-key"], id.as_str());
+    let want = format!(
+        "sha256={}",
+        hex::encode(switchyard::ingress::verify::mac(
+            b"s3cr3t",
+            &[body.as_bytes()]
+        ))
+    );
+    assert_eq!(headers["x-switchyard-signature"], want.as_str());
+    let excerpt = rows(&db, "SELECT coalesce(excerpt, '') FROM action_attempts").remove(0);
+    assert!(
+        excerpt.len() <= 500,
+        "the stored excerpt is capped: {}",
+        excerpt.len()
+    );
+}

@@ -454,3 +454,73 @@ async fn github_upserts_by_label_marker() {
         vec![("github 5".to_owned(), json!({"body": "second"}))]
     );
 }
+
+/// Starts `switchyard serve` with the project's config.yaml; returns once it listens.
+fn serve_binary(dir: &Path) -> std::process::Child {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(dir.join("config.yaml"))
+        .args(["--log-format", "json", "serve"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("switchyard is listening") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+#[tokio::test]
+async fn a_process_killed_mid_send_sends_again_after_restart_and_leaves_one_ticket() {
+    let (url, jira) = fake_jira(JiraState {
+        slow_first_create: Some(Duration::from_secs(30)),
+        ..JiraState::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/t.rhai"), TICKET_RULE).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        format!(
+            "listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\ndelivery:\n  timeout: 60s\n  retry: {{ schedule: [20ms], floor: 20ms }}\ntargets:\n{}sources:\n  s: {{ path: /h, verify: none }}\n",
+            jira_target(&url)
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("journal.db");
+    let mut child = serve_binary(dir.path());
+    post(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        r#"[{"type":"t","id":"K9","note":"urgent"}]"#,
+    )
+    .await;
+    let started = Instant::now();
+    while jira.lock().unwrap().creates == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the create never reached Jira"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL while the create is in flight
+    child.wait().unwrap();
+    assert_eq!(states(&db), vec!["delivering "], "the action was mid-send");
+    let mut child = serve_binary(dir.path());
+    wait_all(&db, 1, "delivered").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let st = jira.lock().unwrap();
+    assert_eq!(st.issues.len(), 1, "still one ticket");
+    assert_eq!(st.comments.len(), 1, "the resend became a comment");
+}
