@@ -424,7 +424,9 @@ async fn a_failing_target_trips_its_breaker_instead_of_burning_every_attempt() {
 
 #[tokio::test]
 async fn an_http_target_gets_method_path_headers_signature_and_idempotency_key() {
-    let got: Arc<Mutex<Vec<(String, String, axum::http::HeaderMap, String)>>> = Arc::default();
+    /// Method, path, headers and body of each request.
+    type Seen = Vec<(String, String, axum::http::HeaderMap, String)>;
+    let got: Arc<Mutex<Seen>> = Arc::default();
     let g = got.clone();
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let g = g.clone();
