@@ -117,6 +117,7 @@ pub async fn run(
     // worker is never overtaken by a reclaim.
     let lease_ms = connectors.longest_timeout().as_millis() as i64 + 30_000;
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let planned = store.planned();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
@@ -151,6 +152,7 @@ pub async fn run(
         }
         if idle {
             tokio::select! {
+                _ = planned.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
                 _ = shutdown.wait() => break,
             }

@@ -77,6 +77,9 @@ impl Evaluator {
                 match writer.commit_evaluations(batch) {
                     Ok(planned) => {
                         cursor = last;
+                        if planned > 0 {
+                            writer.planned().notify_one();
+                        }
                         metrics.actions_planned.inc_by(planned as u64);
                         for (event_type, outcome) in counts {
                             metrics

@@ -132,6 +132,7 @@ pub struct Store {
     tx: mpsc::Sender<Job>,
     path: PathBuf,
     durable: Arc<Durable>,
+    planned: Arc<tokio::sync::Notify>,
     healthy: Arc<AtomicBool>,
     writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
@@ -163,6 +164,7 @@ impl Store {
                     tx,
                     path: path.clone(),
                     durable,
+                    planned: Arc::new(tokio::sync::Notify::new()),
                     healthy,
                     writer: Arc::new(std::sync::Mutex::new(Some(writer))),
                 })
@@ -229,6 +231,12 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Signalled when evaluations planned new actions, so the dispatcher
+    /// does not wait for its next poll.
+    pub fn planned(&self) -> Arc<tokio::sync::Notify> {
+        self.planned.clone()
     }
 
     /// Where durable event ids are published.
