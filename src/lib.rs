@@ -10,8 +10,11 @@
 //!   actions.
 //! - [`rules`]: the operator's Rhai scripts per event type, sandboxed and
 //!   pure, hot-reloaded as a whole.
-//! - [`dispatch`]: the evaluation loop: durable events → rules → outbox, in
-//!   one transaction per batch.
+//! - [`dispatch`]: the evaluation loop (durable events → rules → outbox, in
+//!   one transaction per batch) and the delivery loop (leased actions →
+//!   connectors → attempts recorded, retries decided, dead letters kept).
+//! - [`connectors`]: Slack, Jira, PagerDuty, ServiceNow, Zendesk, GitHub,
+//!   SMTP, HTTP: build the request, classify the answer.
 //! - [`admin`]: health, readiness and metrics for operators.
 //! - [`telemetry`]: logs and metric names.
 //! - [`app`] / [`cli`] / [`shutdown`]: wiring, commands and graceful stop.
