@@ -12,7 +12,8 @@
 //!   reference, so later messages with the same `thread_key` reply in its
 //!   thread.
 //!
-//! Text taken from events is escaped (`&`, `<`, `>`) so it cannot mention.
+//! Text is escaped (`&`, `<`, `>`) so an event's words cannot mention anyone;
+//! a rule that really wants a mention says `mentions: true`.
 
 use serde_json::{Map, Value, json};
 
@@ -67,7 +68,14 @@ impl Slack {
     fn message(a: &Claimed) -> Map<String, Value> {
         let mut body = Map::new();
         if let Some(text) = a.payload.get("text").and_then(Value::as_str) {
-            body.insert("text".into(), slack_escape(text).into());
+            // `mentions: true` is the rule saying it means its <!here> / <@U123>.
+            let raw = a.payload.get("mentions") == Some(&Value::Bool(true));
+            let text = if raw {
+                text.to_owned()
+            } else {
+                slack_escape(text)
+            };
+            body.insert("text".into(), text.into());
         }
         if let Some(blocks) = a.payload.get("blocks") {
             body.insert("blocks".into(), blocks.clone());

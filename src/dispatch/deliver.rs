@@ -176,10 +176,16 @@ async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: 
         .await;
         return;
     };
+    // Flow control is per target, and per channel when the action names one
+    // (Slack's pace is per channel).
+    let lane_key = match action.payload.get("channel").and_then(|c| c.as_str()) {
+        Some(ch) => format!("{}#{ch}", action.target),
+        None => action.target.clone(),
+    };
     let lane = lanes
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .entry(action.target.clone())
+        .entry(lane_key)
         .or_insert_with(|| {
             Arc::new(Lane {
                 slots: Arc::new(Semaphore::new(target.delivery.concurrency)),

@@ -187,7 +187,10 @@ fn state_hit(key: &str, window_ms: i64) -> R<i64> {
 /// Validates an action against its target and records it.
 fn record(kind: ActionKind, target: &str, m: Map) -> R<()> {
     let (allowed, required): (&[&str], &[&str]) = match kind {
-        ActionKind::Slack => (&["text", "blocks", "channel", "thread_key"], &[]),
+        ActionKind::Slack => (
+            &["text", "blocks", "channel", "thread_key", "mentions"],
+            &[],
+        ),
         ActionKind::Ticket => (
             &[
                 "key", "title", "body", "priority", "labels", "fields", "action",
@@ -259,7 +262,8 @@ fn check_types(kind: ActionKind, p: &Value) -> R<()> {
             want("text", Value::is_string, "a string")?;
             want("blocks", Value::is_array, "an array")?;
             want("channel", Value::is_string, "a string")?;
-            want("thread_key", Value::is_string, "a string")
+            want("thread_key", Value::is_string, "a string")?;
+            want("mentions", Value::is_boolean, "true or false")
         }
         ActionKind::Ticket => {
             for f in ["key", "title", "body", "priority"] {

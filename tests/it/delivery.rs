@@ -487,3 +487,25 @@ async fn an_http_target_gets_method_path_headers_signature_and_idempotency_key()
         excerpt.len()
     );
 }
+
+#[tokio::test]
+async fn a_rule_can_mention_on_purpose() {
+    let slack = fake_slack(vec![]).await;
+    let (d, _) = project(&slack.url);
+    std::fs::write(
+        d.path().join("rules/t.rhai"),
+        r#"fn on_event(e) { slack("support", #{ text: "<!here> " + e.label, mentions: true }); }"#,
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(d.path().join("config.yaml")).unwrap();
+    let config = switchyard::config::Config::from_str_with_env(&text, d.path(), &|_| None).unwrap();
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","label":"db down"}]"#).await;
+    wait_state(&db, "delivered").await;
+    running.stop().await;
+    assert_eq!(
+        slack.received.lock().unwrap()[0],
+        serde_json::json!({"text": "<!here> db down"})
+    );
+}
