@@ -120,19 +120,9 @@ impl Jira {
     }
 }
 
-/// A Jira label for an upsert key: labels cannot hold spaces.
+/// A Jira label for an upsert key.
 fn marker_label(key: &str) -> String {
-    let clean: String = key
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("switchyard-{clean}")
+    super::key_label("switchyard-", key)
 }
 
 /// Plain text as an Atlassian Document Format document, one paragraph per

@@ -237,6 +237,22 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").chars().take(500).collect()
 }
 
+/// A label carrying an upsert key: labels cannot hold spaces or most
+/// punctuation, so anything but letters, digits, `-`, `_`, `.` becomes `_`.
+pub(crate) fn key_label(prefix: &str, key: &str) -> String {
+    let clean: String = key
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}{clean}")
+}
+
 /// Text from an event, made inert for Slack: `&`, `<`, `>` escaped, so a
 /// label saying `<!channel>` cannot ping a whole channel.
 pub fn slack_escape(s: &str) -> String {

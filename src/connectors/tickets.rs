@@ -191,15 +191,5 @@ impl TicketApi {
 
 /// The label that marks a GitHub issue as the one for `key`.
 fn marker(key: &str) -> String {
-    let clean: String = key
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("switchyard:{clean}")
+    super::key_label("switchyard:", key)
 }

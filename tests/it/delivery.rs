@@ -10,6 +10,12 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
+use crate::support::rows;
+
+async fn post(addr: std::net::SocketAddr, body: &str) {
+    crate::support::post_to(addr, "/h", body).await;
+}
+
 /// A recording fake Slack incoming webhook. Answers from `script` first,
 /// then `200 ok`.
 struct FakeSlack {
@@ -66,25 +72,6 @@ fn project(webhook_url: &str) -> (tempfile::TempDir, switchyard::config::Config)
     let config =
         switchyard::config::Config::from_str_with_env(&text, dir.path(), &|_| None).unwrap();
     (dir, config)
-}
-
-async fn post(addr: std::net::SocketAddr, body: &str) {
-    let r = reqwest::Client::new()
-        .post(format!("http://{addr}/h"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
-fn rows(db: &Path, sql: &str) -> Vec<String> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut st = c.prepare(sql).unwrap();
-    st.query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 async fn wait_state(db: &Path, want: &str) {

@@ -2,9 +2,15 @@
 //! the message arrives with text and HTML parts and the action id as its
 //! Message-ID; a 451 reply is retried, a 550 reply is a dead letter.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use crate::support::{rows, wait_until};
+
+async fn post(addr: std::net::SocketAddr, body: &str) {
+    crate::support::post_to(addr, "/h", body).await;
+}
 
 struct SmtpServer {
     child: Child,
@@ -64,36 +70,6 @@ fn project(port: u16) -> (tempfile::TempDir, switchyard::config::Config) {
     let config =
         switchyard::config::Config::from_str_with_env(&text, dir.path(), &|_| None).unwrap();
     (dir, config)
-}
-
-fn rows(db: &Path, sql: &str) -> Vec<String> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut st = c.prepare(sql).unwrap();
-    st.query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-async fn post(addr: std::net::SocketAddr, body: &str) {
-    let r = reqwest::Client::new()
-        .post(format!("http://{addr}/h"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

@@ -406,31 +406,10 @@ fn a_burst_of_a_hundred_saves_ends_on_the_last_one() {
 
 // ---- evaluation from the journal ----
 
-fn db_rows(db: &Path, sql: &str) -> Vec<String> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut st = c.prepare(sql).unwrap();
-    st.query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-async fn post_unsigned(addr: std::net::SocketAddr, body: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("http://{addr}/hooks/screenmeet"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn wait_evaluated(db: &Path, n: usize) {
     let started = Instant::now();
     loop {
-        let done = db_rows(
+        let done = crate::support::rows(
             db,
             "SELECT CAST(id AS TEXT) FROM events WHERE evaluated_at IS NOT NULL",
         )
@@ -464,8 +443,7 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
     ]);
     let db = d.path().join("journal.db");
     let running = switchyard::app::start(config.clone()).await.unwrap();
-    let answer = post_unsigned(
-        running.addr,
+    let answer = crate::support::post_to(running.addr, "/hooks/screenmeet",
         r#"[{"type":"t","id":"1"},{"type":"t","id":"2"},{"type":"unknown.kind"},{"type":"bad"},{"no":"type"},{"type":"quiet"}]"#,
     )
     .await;
@@ -475,7 +453,7 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
     );
     wait_evaluated(&db, 5).await;
     assert_eq!(
-        db_rows(
+        crate::support::rows(
             &db,
             "SELECT type || ' ' || outcome FROM events WHERE state = 'pending' ORDER BY id"
         ),
@@ -488,14 +466,14 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
         ]
     );
     assert_eq!(
-        db_rows(
+        crate::support::rows(
             &db,
             "SELECT coalesce(outcome, 'never evaluated') FROM events WHERE state = 'rejected'"
         ),
         vec!["never evaluated"]
     );
     assert_eq!(
-        db_rows(
+        crate::support::rows(
             &db,
             "SELECT target || ' ' || action || ' ' || payload FROM actions ORDER BY event_id, action"
         ),
@@ -505,14 +483,14 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
             r#"helpdesk ticket {"key":"k","title":"x"}"#,
         ]
     );
-    let runs = db_rows(&db, "SELECT rule_runs FROM events WHERE type = 'bad'");
+    let runs = crate::support::rows(&db, "SELECT rule_runs FROM events WHERE type = 'bad'");
     assert!(
         runs[0].contains(r#""error":"bad.rhai:1:18: broken on purpose""#),
         "{runs:?}"
     );
     let version = running.rules.current().version.to_string();
     assert_eq!(
-        db_rows(
+        crate::support::rows(
             &db,
             "SELECT DISTINCT ruleset_version FROM events WHERE outcome IS NOT NULL"
         ),
@@ -522,10 +500,15 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
 
     // A restart evaluates nothing twice.
     let running = switchyard::app::start(config).await.unwrap();
-    post_unsigned(running.addr, r#"[{"type":"t","id":"3"}]"#).await;
+    crate::support::post_to(
+        running.addr,
+        "/hooks/screenmeet",
+        r#"[{"type":"t","id":"3"}]"#,
+    )
+    .await;
     wait_evaluated(&db, 6).await;
     running.stop().await;
-    assert_eq!(db_rows(&db, "SELECT id FROM actions").len(), 4);
+    assert_eq!(crate::support::rows(&db, "SELECT id FROM actions").len(), 4);
 }
 
 #[tokio::test]
@@ -543,9 +526,17 @@ async fn deleting_every_rule_makes_events_no_rule_and_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    post_unsigned(running.addr, r#"[{"type":"t","id":"after"}]"#).await;
+    crate::support::post_to(
+        running.addr,
+        "/hooks/screenmeet",
+        r#"[{"type":"t","id":"after"}]"#,
+    )
+    .await;
     wait_evaluated(&db, 1).await;
     running.stop().await;
-    assert_eq!(db_rows(&db, "SELECT outcome FROM events"), vec!["no_rule"]);
-    assert_eq!(db_rows(&db, "SELECT id FROM actions").len(), 0);
+    assert_eq!(
+        crate::support::rows(&db, "SELECT outcome FROM events"),
+        vec!["no_rule"]
+    );
+    assert_eq!(crate::support::rows(&db, "SELECT id FROM actions").len(), 0);
 }

@@ -13,6 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
+async fn post(addr: std::net::SocketAddr, body: &str) {
+    crate::support::post_to(addr, "/h", body).await;
+}
+
 #[derive(Default)]
 struct JiraState {
     issues: Vec<(String, Vec<String>, String)>,
@@ -128,16 +132,6 @@ fn project(rule: &str, targets: &str) -> (tempfile::TempDir, switchyard::config:
     let config =
         switchyard::config::Config::from_str_with_env(&text, dir.path(), &|_| None).unwrap();
     (dir, config)
-}
-
-async fn post(addr: std::net::SocketAddr, body: &str) {
-    let r = reqwest::Client::new()
-        .post(format!("http://{addr}/h"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
 }
 
 fn states(db: &Path) -> Vec<String> {

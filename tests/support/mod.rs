@@ -170,3 +170,37 @@ pub fn batch(n: usize, tag: &str, pad: usize) -> Vec<u8> {
         .collect();
     format!("[{}]", events.join(",")).into_bytes()
 }
+
+/// Every first column of `sql` on the journal at `db`, as text.
+pub fn rows(db: &Path, sql: &str) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    st.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// POSTs `body` unsigned to `path` (a `verify: none` source); asserts 200.
+pub async fn post_to(addr: std::net::SocketAddr, path: &str, body: &str) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// Polls `cond` until it holds; fails the test after 15 s.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
