@@ -52,6 +52,8 @@ pub struct RetryConfig {
     pub schedule: Vec<Span>,
     /// An action older than this is dead-lettered instead of retried.
     pub max_age: Span,
+    /// Attempts before a dead letter (0: only `max_age` limits).
+    pub max_attempts: u32,
     /// The least wait after a 429 or a timeout.
     pub floor: Span,
     /// A `Retry-After` longer than this is clamped to it.
@@ -80,6 +82,7 @@ pub struct DeliveryOverride {
 pub struct RetryOverride {
     pub schedule: Option<Vec<Span>>,
     pub max_age: Option<Span>,
+    pub max_attempts: Option<u32>,
     pub floor: Option<Span>,
     pub max_retry_after: Option<Span>,
 }
@@ -101,6 +104,7 @@ impl DeliveryConfig {
             retry: RetryConfig {
                 schedule: r.schedule.unwrap_or_else(|| self.retry.schedule.clone()),
                 max_age: r.max_age.unwrap_or(self.retry.max_age),
+                max_attempts: r.max_attempts.unwrap_or(self.retry.max_attempts),
                 floor: r.floor.unwrap_or(self.retry.floor),
                 max_retry_after: r.max_retry_after.unwrap_or(self.retry.max_retry_after),
             },
@@ -133,6 +137,7 @@ impl Default for RetryConfig {
         Self {
             schedule: vec![s(5), s(30), s(120), s(600), s(1800), s(3600), s(10800)],
             max_age: s(24 * 3600),
+            max_attempts: 0,
             floor: s(5),
             max_retry_after: s(3600),
         }

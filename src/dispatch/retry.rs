@@ -26,6 +26,9 @@ pub fn decide(
         Outcome::Held { .. } => Settle::Held,
         Outcome::Retry { after, floor, .. } => {
             let r = &cfg.retry;
+            if r.max_attempts > 0 && attempt >= i64::from(r.max_attempts) {
+                return Settle::Dead;
+            }
             let idx = usize::try_from(attempt - 1)
                 .unwrap_or(0)
                 .min(r.schedule.len().saturating_sub(1));
@@ -109,6 +112,17 @@ mod tests {
             decide(&retry(Some(1), true), 1, 0, 0, &cfg(), -1.0),
             Settle::Retry { due_at: 5_000 }
         );
+    }
+
+    #[test]
+    fn the_last_allowed_attempt_is_dead() {
+        let mut c = cfg();
+        c.retry.max_attempts = 3;
+        assert_eq!(
+            decide(&retry(None, false), 2, 0, 0, &c, 0.0),
+            Settle::Retry { due_at: 30_000 }
+        );
+        assert_eq!(decide(&retry(None, false), 3, 0, 0, &c, 0.0), Settle::Dead);
     }
 
     #[test]
