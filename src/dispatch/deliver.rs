@@ -118,6 +118,8 @@ pub async fn run(
     let lease_ms = connectors.longest_timeout().as_millis() as i64 + 30_000;
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let planned = store.planned();
+    // (action id, attempt) of every send in flight, to release at a hard stop.
+    let sending: Arc<std::sync::Mutex<std::collections::HashSet<(String, i64)>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
@@ -145,9 +147,19 @@ pub async fn run(
                 .await
                 .expect("never closed");
             let (store, connectors, lanes) = (store.clone(), connectors.clone(), lanes.clone());
+            let leased = (action.id.clone(), action.attempt);
+            sending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(leased.clone());
+            let sending = sending.clone();
             tasks.spawn(async move {
                 let _permit = permit;
                 deliver(&store, &connectors, &lanes, action).await;
+                sending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&leased);
             });
         }
         if idle {
@@ -158,8 +170,34 @@ pub async fn run(
             }
         }
     }
-    // Sends in flight finish (or their leases expire and they are re-sent).
-    let _ = tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+    // Sends in flight may finish until the deadline; the rest are stopped
+    // and their leases released, so the next start sends them at once.
+    let finished =
+        tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
+    if finished.is_err() {
+        tasks.abort_all();
+        let left: Vec<(String, i64)> = sending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for (id, attempt) in left {
+            let c = Completion {
+                id: id.clone(),
+                attempt,
+                settle: Settle::Deferred { due_at: 0 },
+                started_at: now_millis(),
+                duration_ms: 0,
+                status: None,
+                error: None,
+                excerpt: None,
+                thread: None,
+            };
+            if let Err(e) = store.complete(c).await {
+                tracing::warn!(action = %id, error = %e, "could not release a lease at shutdown; it is reclaimed at the next start");
+            }
+        }
+    }
 }
 
 async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: Claimed) {

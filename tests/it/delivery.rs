@@ -496,3 +496,35 @@ async fn a_rule_can_mention_on_purpose() {
         serde_json::json!({"text": "<!here> db down"})
     );
 }
+
+#[tokio::test]
+async fn stopping_with_a_send_hung_releases_its_lease() {
+    let hits = Arc::new(Mutex::new(0usize));
+    let h = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let h = h.clone();
+        async move {
+            *h.lock().unwrap() += 1;
+            tokio::time::sleep(Duration::from_secs(120)).await; // never answers in time
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (d, mut config) = project(&format!("http://{addr}/hook"));
+    config.server.shutdown_timeout = switchyard::config::Span(Duration::from_millis(200));
+    config.targets.get_mut("support").unwrap().delivery.timeout =
+        switchyard::config::Span(Duration::from_secs(60));
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    post(running.addr, r#"[{"type":"t","label":"x"}]"#).await;
+    crate::support::wait_until("the send to start", || *hits.lock().unwrap() == 1).await;
+    assert_eq!(rows(&db, "SELECT state FROM actions"), vec!["delivering"]);
+    running.stop().await;
+    assert_eq!(
+        rows(&db, "SELECT state || ' ' || attempts FROM actions"),
+        vec!["pending 0"],
+        "released for the next start, the interrupted attempt not counted"
+    );
+}
