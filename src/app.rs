@@ -31,6 +31,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
     pub rules: Arc<LiveRules>,
+    pub metrics: Arc<Metrics>,
     trigger: Trigger,
     done: tokio::task::JoinHandle<()>,
 }
@@ -90,6 +91,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let dispatcher = tokio::spawn(deliver::run(
         store.clone(),
         connectors,
+        metrics.clone(),
         shutdown.clone(),
         config.server.shutdown_timeout.0,
     ));
@@ -108,7 +110,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         server_cfg,
         shutdown,
         store,
-        metrics,
+        metrics.clone(),
         Background {
             evaluator,
             watcher,
@@ -119,6 +121,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         addr,
         admin_addr,
         rules,
+        metrics,
         trigger,
         done,
     })

@@ -102,6 +102,7 @@ impl Bucket {
 pub async fn run(
     store: Store,
     connectors: Arc<Connectors>,
+    metrics: Arc<crate::telemetry::Metrics>,
     mut shutdown: Shutdown,
     drain: Duration,
 ) {
@@ -153,9 +154,13 @@ pub async fn run(
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(leased.clone());
             let sending = sending.clone();
+            let metrics = metrics.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                deliver(&store, &connectors, &lanes, action).await;
+                let target = action.target.clone();
+                if let Some(result) = deliver(&store, &connectors, &lanes, action).await {
+                    metrics.delivery_attempt(&target, result);
+                }
                 sending
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -200,19 +205,27 @@ pub async fn run(
     }
 }
 
-async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: Claimed) {
+/// One attempt; returns how it was settled, or `None` when it was not
+/// attempted (the target's breaker is open).
+async fn deliver(
+    store: &Store,
+    connectors: &Connectors,
+    lanes: &Lanes,
+    action: Claimed,
+) -> Option<&'static str> {
     let Some(target) = connectors.target(&action.target).cloned() else {
         let outcome = connectors.send(&action).await; // Held: unknown target
-        settle(
-            store,
-            &action,
-            outcome,
-            now_millis(),
-            Instant::now(),
-            &crate::config::DeliveryConfig::default(),
-        )
-        .await;
-        return;
+        return Some(
+            settle(
+                store,
+                &action,
+                outcome,
+                now_millis(),
+                Instant::now(),
+                &crate::config::DeliveryConfig::default(),
+            )
+            .await,
+        );
     };
     // Flow control is per target, and per channel when the action names one
     // (Slack's pace is per channel).
@@ -266,7 +279,7 @@ async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: 
         if let Err(e) = store.complete(c).await {
             tracing::error!(action = %action.id, error = %e, "deferring an action failed");
         }
-        return;
+        return None;
     }
     let wait = lane.bucket.lock().unwrap_or_else(|p| p.into_inner()).take();
     if !wait.is_zero() {
@@ -285,15 +298,17 @@ async fn deliver(store: &Store, connectors: &Connectors, lanes: &Lanes, action: 
     if tripped {
         tracing::warn!(target = %action.target, "target keeps failing; pausing it for {COOL_DOWN:?}, then probing");
     }
-    settle(
-        store,
-        &action,
-        outcome,
-        started_ms,
-        started,
-        &target.delivery,
+    Some(
+        settle(
+            store,
+            &action,
+            outcome,
+            started_ms,
+            started,
+            &target.delivery,
+        )
+        .await,
     )
-    .await;
 }
 
 async fn settle(
@@ -303,7 +318,7 @@ async fn settle(
     started_ms: i64,
     started: Instant,
     cfg: &crate::config::DeliveryConfig,
-) {
+) -> &'static str {
     let jitter = (rand_unit(&action.id, action.attempt) * 2.0) - 1.0;
     let settle = retry::decide(
         &outcome,
@@ -360,6 +375,13 @@ async fn settle(
             _ => None,
         },
     };
+    let result = match c.settle {
+        Settle::Delivered => "delivered",
+        Settle::Retry { .. } => "retry",
+        Settle::Dead => "dead",
+        Settle::Held => "held",
+        Settle::Deferred { .. } => "deferred",
+    };
     match store.complete(c).await {
         Ok(true) => {}
         Ok(false) => {
@@ -369,6 +391,7 @@ async fn settle(
             tracing::error!(action = %action.id, error = %e, "recording the attempt failed; the lease will expire and it is sent again")
         }
     }
+    result
 }
 
 /// A deterministic number in [0, 1) from the action and attempt (jitter

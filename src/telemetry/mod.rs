@@ -76,6 +76,12 @@ pub struct TypeOutcome {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetResult {
+    pub target: String,
+    pub result: String,
+}
+
 /// Every metric switchyard exports.
 pub struct Metrics {
     registry: Registry,
@@ -101,6 +107,8 @@ pub struct Metrics {
     pub evaluated: Family<TypeOutcome, Counter>,
     /// `switchyard_actions_planned_total`
     pub actions_planned: Counter,
+    /// `switchyard_delivery_attempts_total{target,result}`: delivered, retry, dead, held.
+    pub delivery_attempts: Family<TargetResult, Counter>,
 }
 
 impl Metrics {
@@ -147,6 +155,12 @@ impl Metrics {
         let rules_version = Family::<VersionLabel, Gauge>::default();
         let evaluated = Family::<TypeOutcome, Counter>::default();
         let actions_planned = Counter::default();
+        let delivery_attempts = Family::<TargetResult, Counter>::default();
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts by target and how they ended",
+            delivery_attempts.clone(),
+        );
         registry.register(
             "rules_reloads",
             "Rule reloads by result",
@@ -181,6 +195,7 @@ impl Metrics {
             rules_version,
             evaluated,
             actions_planned,
+            delivery_attempts,
             requests,
             key_matches,
             events,
@@ -191,6 +206,15 @@ impl Metrics {
     pub fn rules_reload(&self, result: &str) {
         self.rule_reloads
             .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn delivery_attempt(&self, target: &str, result: &str) {
+        self.delivery_attempts
+            .get_or_create(&TargetResult {
+                target: target.to_owned(),
                 result: result.to_owned(),
             })
             .inc();
