@@ -177,6 +177,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     if c.sources.len() == 1 { "" } else { "s" },
                     c.sources.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
+                let connectors = crate::connectors::Connectors::new(&c);
+                let held = connectors.held();
+                println!(
+                    "targets: {} ({} ready, {} holding their actions)",
+                    c.targets.keys().cloned().collect::<Vec<_>>().join(", "),
+                    c.targets.len() - held.len(),
+                    held.len()
+                );
+                for (name, why) in held {
+                    println!("  {name}: {why}");
+                }
                 match RuleSet::load(&c) {
                     Err(errors) => {
                         for e in errors {

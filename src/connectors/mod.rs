@@ -111,6 +111,20 @@ impl Connectors {
         Connectors { client, by_target }
     }
 
+    /// Why each target that cannot deliver yet is holding its actions.
+    pub fn held(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .by_target
+            .iter()
+            .filter_map(|(name, (c, _))| match c {
+                Connector::Held(reason) => Some((name.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The longest send timeout of any target.
     pub fn longest_timeout(&self) -> Duration {
         self.by_target
