@@ -187,18 +187,10 @@ pub async fn run(
             .drain()
             .collect();
         for (id, attempt) in left {
-            let c = Completion {
-                id: id.clone(),
-                attempt,
-                settle: Settle::Deferred { due_at: 0 },
-                started_at: now_millis(),
-                duration_ms: 0,
-                status: None,
-                error: None,
-                excerpt: None,
-                thread: None,
-            };
-            if let Err(e) = store.complete(c).await {
+            if let Err(e) = store
+                .complete(Completion::deferred(id.clone(), attempt, 0))
+                .await
+            {
                 tracing::warn!(action = %id, error = %e, "could not release a lease at shutdown; it is reclaimed at the next start");
             }
         }
@@ -263,19 +255,8 @@ async fn deliver(
         .unwrap_or_else(|p| p.into_inner())
         .admit();
     if let Some(wait) = paused {
-        let c = Completion {
-            id: action.id.clone(),
-            attempt: action.attempt,
-            settle: Settle::Deferred {
-                due_at: now_millis() + wait.as_millis() as i64,
-            },
-            started_at: now_millis(),
-            duration_ms: 0,
-            status: None,
-            error: None,
-            excerpt: None,
-            thread: None,
-        };
+        let due_at = now_millis() + wait.as_millis() as i64;
+        let c = Completion::deferred(action.id.clone(), action.attempt, due_at);
         if let Err(e) = store.complete(c).await {
             tracing::error!(action = %action.id, error = %e, "deferring an action failed");
         }

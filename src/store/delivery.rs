@@ -4,7 +4,7 @@
 //! action was claimed again cannot overwrite the newer attempt's result.
 //! Both run inside the journal writer's transaction.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 
 /// An action handed to a delivery worker.
 #[derive(Debug, Clone)]
@@ -62,6 +62,24 @@ pub struct Completion {
     pub thread: Option<(String, String)>,
 }
 
+impl Completion {
+    /// An action handed back untried: pending again at `due_at`, the claim
+    /// not counted (an open breaker, or a send cut off at shutdown).
+    pub fn deferred(id: String, attempt: i64, due_at: i64) -> Self {
+        Completion {
+            id,
+            attempt,
+            settle: Settle::Deferred { due_at },
+            started_at: due_at,
+            duration_ms: 0,
+            status: None,
+            error: None,
+            excerpt: None,
+            thread: None,
+        }
+    }
+}
+
 pub fn claim(tx: &Transaction<'_>, req: &ClaimRequest) -> rusqlite::Result<Vec<Claimed>> {
     let mut pick = tx.prepare_cached(
         "SELECT a.id, a.attempts, a.target, a.action, a.payload, a.created_at, t.ts FROM actions a
@@ -104,35 +122,33 @@ pub fn claim(tx: &Transaction<'_>, req: &ClaimRequest) -> rusqlite::Result<Vec<C
 
 /// Records an attempt; false when the claim was stale (fenced out).
 pub fn complete(tx: &Transaction<'_>, c: &Completion, now: i64) -> rusqlite::Result<bool> {
-    if let Settle::Deferred { due_at } = c.settle {
-        let changed = tx.execute(
-            "UPDATE actions SET state = 'pending', due_at = ?3, attempts = attempts - 1, lease_until = NULL
-             WHERE id = ?1 AND attempts = ?2 AND state = 'delivering'",
-            params![c.id, c.attempt, due_at],
-        )?;
-        return Ok(changed == 1);
-    }
-    let (state, due_at, finished) = match c.settle {
-        Settle::Delivered => ("delivered", None, Some(now)),
-        Settle::Retry { due_at } => ("pending", Some(due_at), None),
-        Settle::Dead => ("dead", None, Some(now)),
-        Settle::Held | Settle::Deferred { .. } => ("held", None, None),
+    // What the attempt leads to. Held and Deferred do not count against the
+    // action: the claim's increment is undone in the same fenced update, so
+    // nothing else has to remember to give it back.
+    let (state, due_at, finished, counted, result) = match c.settle {
+        Settle::Delivered => ("delivered", None, Some(now), true, Some("delivered")),
+        Settle::Retry { due_at } => ("pending", Some(due_at), None, true, Some("retry")),
+        Settle::Dead => ("dead", None, Some(now), true, Some("dead")),
+        Settle::Held => ("held", None, None, false, Some("held")),
+        Settle::Deferred { due_at } => ("pending", Some(due_at), None, false, None),
     };
     let changed = tx.execute(
         "UPDATE actions SET state = ?3, due_at = coalesce(?4, due_at), last_error = ?5,
-                finished_at = ?6, lease_until = NULL
+                finished_at = ?6, lease_until = NULL, attempts = attempts - ?7
          WHERE id = ?1 AND attempts = ?2 AND state = 'delivering'",
-        params![c.id, c.attempt, state, due_at, c.error, finished],
+        params![
+            c.id,
+            c.attempt,
+            state,
+            due_at,
+            c.error,
+            finished,
+            i64::from(!counted)
+        ],
     )?;
     if changed == 0 {
         return Ok(false);
     }
-    let result = match c.settle {
-        Settle::Delivered => "delivered",
-        Settle::Retry { .. } => "retry",
-        Settle::Dead => "dead",
-        Settle::Held | Settle::Deferred { .. } => "held",
-    };
     if let (Settle::Delivered, Some((key, ts))) = (&c.settle, &c.thread) {
         tx.execute(
             "INSERT INTO threads (target, thread_key, ts)
@@ -140,37 +156,26 @@ pub fn complete(tx: &Transaction<'_>, c: &Completion, now: i64) -> rusqlite::Res
             params![c.id, key, ts],
         )?;
     }
-    tx.execute(
-        "INSERT OR REPLACE INTO action_attempts (action_id, attempt, started_at, duration_ms, result, status, error, excerpt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![c.id, c.attempt, c.started_at, c.duration_ms, result, c.status, c.error, c.excerpt],
-    )?;
+    if let Some(result) = result {
+        tx.execute(
+            "INSERT OR REPLACE INTO action_attempts (action_id, attempt, started_at, duration_ms, result, status, error, excerpt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![c.id, c.attempt, c.started_at, c.duration_ms, result, c.status, c.error, c.excerpt],
+        )?;
+    }
     Ok(true)
 }
 
 /// At start: held actions go back to pending (their target may be
-/// configured now; a held attempt does not count against the action), and
-/// actions leased by a previous process are reclaimed at once (one SQLite
-/// file has one dispatcher; the send may have happened, so this is
-/// at-least-once and the action id is the idempotency key).
+/// configured now), and actions leased by a previous process are reclaimed
+/// at once (one SQLite file has one dispatcher; the send may have happened,
+/// so this is at-least-once and the action id is the idempotency key).
 pub fn release_held(tx: &Transaction<'_>) -> rusqlite::Result<usize> {
-    let held = tx.execute(
-        "UPDATE actions SET state = 'pending', due_at = 0, attempts = max(attempts - 1, 0) WHERE state = 'held'",
+    tx.execute(
+        "UPDATE actions SET state = 'pending', due_at = 0, lease_until = NULL
+         WHERE state IN ('held', 'delivering')",
         [],
-    )?;
-    let leased = tx.execute(
-        "UPDATE actions SET state = 'pending', lease_until = NULL WHERE state = 'delivering'",
-        [],
-    )?;
-    Ok(held + leased)
-}
-
-/// The state of one action, for tools and tests.
-pub fn state_of(conn: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT state FROM actions WHERE id = ?1", [id], |r| {
-        r.get(0)
-    })
-    .optional()
+    )
 }
 
 /// One line of `switchyard actions`.
