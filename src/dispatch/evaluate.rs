@@ -59,7 +59,6 @@ impl Evaluator {
                     continue;
                 }
                 let set = rules.current();
-                let before = state.clone();
                 let mut evaluated = Vec::with_capacity(batch.len());
                 for ev in batch {
                     let (eval, next) = set.evaluate(&ev.body, &ev.event_type, ev.received_at, state);
@@ -92,9 +91,11 @@ impl Evaluator {
                         }
                     }
                     Err(e) => {
-                        // Nothing of the batch was written: evaluate it again.
+                        // Nothing of the batch was written: evaluate it again,
+                        // from the rule state the journal holds (the last
+                        // committed one), not the batch's unwritten changes.
                         tracing::error!(error = %e, "writing evaluations failed; the batch will be evaluated again");
-                        state = before;
+                        state = outbox::load_state(&conn, now_millis()).unwrap_or_default();
                         d.wait_beyond(i64::MAX, Duration::from_secs(1));
                     }
                 }

@@ -174,22 +174,12 @@ impl Store {
 
     /// Journals a batch; returns only after the commit is durable.
     pub async fn ingest(&self, batch: IngestBatch) -> Result<IngestReport, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Ingest(batch, tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|tx| Job::Ingest(batch, tx)).await
     }
 
     /// Keeps an unreadable authentic body for inspection; durable on return.
     pub async fn quarantine(&self, q: Quarantined) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Quarantine(q, tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|tx| Job::Quarantine(q, tx)).await
     }
 
     /// Writes a batch of evaluations through the one writer (so evaluation
