@@ -525,7 +525,7 @@ impl Signer {
             Some(label) => source
                 .keys
                 .iter()
-                .find(|k| &k.label == label)
+                .find(|k| *k.label == **label)
                 .with_context(|| format!("source {name} has no usable key labelled {label:?}"))?,
             None => source
                 .keys

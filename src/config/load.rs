@@ -489,7 +489,7 @@ fn check_source(
         }
         match decode_key(e.verify, e.key_encoding, &text) {
             Ok(bytes) => keys.push(SigningKey {
-                label: k.label.clone(),
+                label: k.label.as_str().into(),
                 bytes,
             }),
             Err(msg) => problems.add(format!("{kp}.secret"), msg),

@@ -389,7 +389,8 @@ impl fmt::Debug for Secret {
 /// A signing key after decoding.
 #[derive(Clone)]
 pub struct SigningKey {
-    pub label: String,
+    /// Shared, so every verified request can carry it without a copy.
+    pub label: std::sync::Arc<str>,
     pub bytes: Vec<u8>,
 }
 

@@ -23,11 +23,12 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::config::{Config, SourceConfig};
+use crate::domain::KeyLabel;
 use crate::domain::{EventVerdict, IngestReport, now_millis};
 use crate::store::{IngestBatch, NewEvent, Quarantined, Store};
 use crate::telemetry::{InProgress, Metrics, SourceKey, SourceLabel, SourceOutcome, SourceStatus};
 use error::IngressError;
-use verify::{Unverified, Verifier};
+use verify::{SignatureForm, Unverified, Verifier};
 
 /// What every source route shares.
 struct Shared {
@@ -52,10 +53,13 @@ struct HotCounters {
     duplicate: Counter,
     rejected: Counter,
     in_flight: Gauge,
+    /// Per configured key (then one slot for "none") and signature form,
+    /// filled on first use so only combinations that occur are exported.
+    key_matches: Vec<[std::sync::OnceLock<Counter>; 5]>,
 }
 
 impl HotCounters {
-    fn new(m: &Metrics, source: &str) -> Self {
+    fn new(m: &Metrics, source: &str, keys: usize) -> Self {
         let outcome = |o: &str| {
             m.events
                 .get_or_create(&SourceOutcome {
@@ -81,7 +85,32 @@ impl HotCounters {
                     source: source.to_owned(),
                 })
                 .clone(),
+            key_matches: (0..=keys).map(|_| Default::default()).collect(),
         }
+    }
+
+    /// Counts a verified request under its key label and signature form.
+    fn key_match(
+        &self,
+        m: &Metrics,
+        src: &SourceConfig,
+        key: Option<&KeyLabel>,
+        form: SignatureForm,
+    ) {
+        let slot = key
+            .and_then(|k| src.keys.iter().position(|s| Arc::ptr_eq(&s.label, &k.0)))
+            .unwrap_or(src.keys.len());
+        self.key_matches[slot][form.index()]
+            .get_or_init(|| {
+                m.key_matches
+                    .get_or_create(&SourceKey {
+                        source: src.name.clone(),
+                        key: key.map_or("none", |k| &k.0).to_owned(),
+                        form: form.as_str().to_owned(),
+                    })
+                    .clone()
+            })
+            .inc();
     }
 }
 
@@ -98,7 +127,7 @@ pub fn router(config: &Config, store: Store, metrics: Arc<Metrics>) -> Router {
             shared: shared.clone(),
             source: Arc::new(src.clone()),
             name: name.as_str().into(),
-            hot: Arc::new(HotCounters::new(&shared.metrics, name)),
+            hot: Arc::new(HotCounters::new(&shared.metrics, name, src.keys.len())),
         };
         app = app.route(&src.path, post(receive).with_state(state));
     }
@@ -149,15 +178,8 @@ async fn handle(st: &SourceState, req: Request<Body>) -> Result<IngestReport, In
         }
     };
     let key_label: Option<Arc<str>> = verified.key().map(|k| k.0.clone());
-    st.shared
-        .metrics
-        .key_matches
-        .get_or_create(&SourceKey {
-            source: st.name.to_string(),
-            key: key_label.as_deref().unwrap_or("none").to_owned(),
-            form: verified.form().as_str().to_owned(),
-        })
-        .inc();
+    st.hot
+        .key_match(&st.shared.metrics, src, verified.key(), verified.form());
 
     let events = match split::split(src, &verified) {
         Ok(events) => events,

@@ -75,6 +75,25 @@ pub enum SignatureForm {
 }
 
 impl SignatureForm {
+    /// Every form, in [`SignatureForm::index`] order.
+    pub const ALL: [SignatureForm; 5] = [
+        SignatureForm::HexLower,
+        SignatureForm::HexUpper,
+        SignatureForm::Base64,
+        SignatureForm::Base64Url,
+        SignatureForm::Unsigned,
+    ];
+
+    pub fn index(self) -> usize {
+        match self {
+            SignatureForm::HexLower => 0,
+            SignatureForm::HexUpper => 1,
+            SignatureForm::Base64 => 2,
+            SignatureForm::Base64Url => 3,
+            SignatureForm::Unsigned => 4,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SignatureForm::HexLower => "hex",
@@ -175,7 +194,7 @@ struct Match {
 impl Match {
     fn signed(key: &SigningKey, form: SignatureForm) -> Self {
         Self {
-            key: Some(KeyLabel(key.label.as_str().into())),
+            key: Some(KeyLabel(key.label.clone())),
             form,
             delivery_id: None,
             type_hint: None,
