@@ -4,7 +4,7 @@
 //! webhooks we receive: `sha256=<hex HMAC-SHA256>` in `hmac_header`
 //! (default `x-switchyard-signature`), so the receiver can verify us.
 
-use super::{Outcome, classify, network_error};
+use super::{Outcome, send};
 use crate::config::TargetConfig;
 use crate::store::delivery::Claimed;
 
@@ -82,9 +82,6 @@ impl HttpTarget {
             }
             req = req.header("content-type", "application/json").body(body);
         }
-        match req.send().await {
-            Ok(resp) => classify(resp).await,
-            Err(e) => network_error(e),
-        }
+        send(req).await
     }
 }

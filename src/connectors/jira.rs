@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::{Outcome, classify, network_error};
+use super::{Outcome, send, send_json};
 use crate::config::TargetConfig;
 use crate::store::delivery::Claimed;
 
@@ -50,38 +50,32 @@ impl Jira {
         let p = &a.payload;
         let body = p.get("body").and_then(Value::as_str).unwrap_or("");
         let marker = p.get("key").and_then(Value::as_str).map(marker_label);
+        let post = |path: &str, v: Value| {
+            client
+                .post(format!("{}/rest/api/3/{path}", self.base_url))
+                .header("authorization", &self.auth)
+                .json(&v)
+        };
         if let Some(m) = &marker {
             let jql = format!(
                 "project = \"{}\" AND labels = \"{m}\" AND statusCategory != Done ORDER BY created ASC",
                 self.project
             );
-            let found = client
-                .post(format!("{}/rest/api/3/search/jql", self.base_url))
-                .header("authorization", &self.auth)
-                .json(&json!({ "jql": jql, "fields": ["summary"], "maxResults": 1 }))
-                .send()
-                .await;
-            let resp = match found {
-                Ok(r) if r.status().is_success() => r,
-                Ok(r) => return classify(r).await,
-                Err(e) => return network_error(e),
+            let found = match send_json(post(
+                "search/jql",
+                json!({ "jql": jql, "fields": ["summary"], "maxResults": 1 }),
+            ))
+            .await
+            {
+                Ok(v) => v,
+                Err(o) => return o,
             };
-            let existing = resp
-                .json::<Value>()
-                .await
-                .ok()
-                .and_then(|v| v["issues"][0]["key"].as_str().map(str::to_owned));
-            if let Some(key) = existing {
-                let comment = client
-                    .post(format!("{}/rest/api/3/issue/{key}/comment", self.base_url))
-                    .header("authorization", &self.auth)
-                    .json(&json!({ "body": adf(body) }))
-                    .send()
-                    .await;
-                return match comment {
-                    Ok(r) => classify(r).await,
-                    Err(e) => network_error(e),
-                };
+            if let Some(key) = found["issues"][0]["key"].as_str() {
+                return send(post(
+                    &format!("issue/{key}/comment"),
+                    json!({ "body": adf(body) }),
+                ))
+                .await;
             }
         }
         let mut labels: Vec<Value> = p
@@ -107,16 +101,7 @@ impl Jira {
                 fields[k] = v.clone();
             }
         }
-        match client
-            .post(format!("{}/rest/api/3/issue", self.base_url))
-            .header("authorization", &self.auth)
-            .json(&json!({ "fields": fields }))
-            .send()
-            .await
-        {
-            Ok(r) => classify(r).await,
-            Err(e) => network_error(e),
-        }
+        send(post("issue", json!({ "fields": fields }))).await
     }
 }
 

@@ -199,6 +199,15 @@ pub(crate) async fn classify(resp: reqwest::Response) -> Outcome {
     }
 }
 
+/// Sends a request and classifies the answer: the one-step form every
+/// connector uses for its final call.
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Outcome {
+    match req.send().await {
+        Ok(r) => classify(r).await,
+        Err(e) => network_error(e),
+    }
+}
+
 /// Sends a request; a 2xx answer's JSON body (or `null`), anything else as
 /// the [`Outcome`] the shared classification gives it.
 pub(crate) async fn send_json(req: reqwest::RequestBuilder) -> Result<serde_json::Value, Outcome> {

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Outcome, classify, network_error};
+use super::{Outcome, send};
 use crate::config::TargetConfig;
 use crate::store::delivery::Claimed;
 
@@ -58,9 +58,6 @@ impl PagerDuty {
                 "custom_details": { "body": p.get("body"), "labels": p.get("labels") },
             });
         }
-        match client.post(&self.url).json(&event).send().await {
-            Ok(r) => classify(r).await,
-            Err(e) => network_error(e),
-        }
+        send(client.post(&self.url).json(&event)).await
     }
 }

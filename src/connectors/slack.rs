@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Outcome, classify, network_error, retry_after, slack_escape};
+use super::{Outcome, classify, network_error, retry_after, send, slack_escape};
 use crate::config::TargetConfig;
 use crate::store::delivery::Claimed;
 
@@ -85,10 +85,7 @@ impl Slack {
 
     pub(super) async fn send(&self, client: &reqwest::Client, a: &Claimed) -> Outcome {
         match self {
-            Slack::Webhook { url } => match client.post(url).json(&Self::message(a)).send().await {
-                Ok(resp) => classify(resp).await,
-                Err(e) => network_error(e),
-            },
+            Slack::Webhook { url } => send(client.post(url).json(&Self::message(a))).await,
             Slack::Api {
                 url,
                 token,

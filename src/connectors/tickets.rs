@@ -7,7 +7,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::{Outcome, send_json};
+use super::{Outcome, send, send_json};
 use crate::config::{TargetConfig, TargetKind};
 use crate::store::delivery::Claimed;
 
@@ -178,14 +178,7 @@ impl TicketApi {
                 )
             }
         };
-        match send_json(req.header("idempotency-key", &a.id)).await {
-            Ok(_) => Outcome::Delivered {
-                status: None,
-                excerpt: String::new(),
-                reference: None,
-            },
-            Err(o) => o,
-        }
+        send(req.header("idempotency-key", &a.id)).await
     }
 }
 
