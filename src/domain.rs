@@ -64,6 +64,16 @@ pub enum EventVerdict {
     Rejected { reason: String },
 }
 
+/// One element of a batch: where its exact bytes sit in the request body,
+/// what the ingress made of it, and its dedup digest. The ingress produces
+/// these and the journal stores them as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitEvent {
+    pub range: std::ops::Range<usize>,
+    pub verdict: EventVerdict,
+    pub digest: DedupDigest,
+}
+
 /// Counts the ingress answers with once a batch is durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IngestReport {

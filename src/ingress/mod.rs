@@ -25,7 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use crate::config::{Config, SourceConfig};
 use crate::domain::KeyLabel;
 use crate::domain::{EventVerdict, IngestReport, now_millis};
-use crate::store::{IngestBatch, NewEvent, Quarantined, Store};
+use crate::store::{IngestBatch, Quarantined, Store};
 use crate::telemetry::{InProgress, Metrics, SourceKey, SourceLabel, SourceOutcome, SourceStatus};
 use error::IngressError;
 use verify::{SignatureForm, Unverified, Verifier};
@@ -207,14 +207,7 @@ async fn handle(st: &SourceState, req: Request<Body>) -> Result<IngestReport, In
         received_at,
         dedup_until: received_at.saturating_add(src.dedup_window.as_millis() as i64),
         body: verified.body().clone(),
-        events: events
-            .into_iter()
-            .map(|e| NewEvent {
-                range: e.range,
-                verdict: e.verdict,
-                digest: e.digest,
-            })
-            .collect(),
+        events,
     };
     let rejected_reasons: Vec<String> = batch
         .events

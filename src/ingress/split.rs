@@ -7,22 +7,13 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::verify::Verified;
 use crate::config::{BodyShape, SourceConfig};
-use crate::domain::{DedupDigest, EventVerdict};
-
-/// One element of a batch, ready for the journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SplitEvent {
-    pub range: Range<usize>,
-    pub verdict: EventVerdict,
-    pub digest: DedupDigest,
-}
+use crate::domain::{DedupDigest, EventVerdict, SplitEvent};
 
 /// Why a whole body cannot be split. Every variant is a 400 and the body is
 /// quarantined.

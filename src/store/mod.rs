@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::StoreUrl;
-use crate::domain::{DedupDigest, EventVerdict, IngestReport};
+use crate::domain::{IngestReport, SplitEvent};
 
 /// Errors of the store, answered as 503 by the ingress.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -32,14 +32,6 @@ pub enum StoreError {
     Closed,
 }
 
-/// One event to journal.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub range: std::ops::Range<usize>,
-    pub verdict: EventVerdict,
-    pub digest: DedupDigest,
-}
-
 /// One verified request's events; written all-or-nothing.
 #[derive(Debug, Clone)]
 pub struct IngestBatch {
@@ -48,7 +40,7 @@ pub struct IngestBatch {
     pub received_at: i64,
     pub dedup_until: i64,
     pub body: Bytes,
-    pub events: Vec<NewEvent>,
+    pub events: Vec<SplitEvent>,
 }
 
 /// An authentic body that could not be split, kept with the reason.
