@@ -1,16 +1,9 @@
 //! The `switchyard` binary: check, sign, send, serve with SIGTERM, and a
 //! crash right after a 200 loses nothing.
 
-use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{self, KEY};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    c.env_remove("RUST_LOG");
-    c
-}
+use crate::support::{self, KEY, bin};
 
 #[test]
 fn check_accepts_the_shipped_config() {
@@ -93,23 +86,7 @@ fn serve(env: &support::Env) -> (Child, String) {
         "listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\nsources:\n  screenmeet:\n    path: /hooks/screenmeet\n    verify: screenmeet\n    keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ]\n"
     );
     std::fs::write(&cfg, text).unwrap();
-    let mut child = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--log-format", "json", "serve"])
-        .env("SY_KEY", KEY)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the "listening" log line: the port is bound once it is printed.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("switchyard is listening") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let child = support::serve_binary(&cfg, &[("SY_KEY", KEY)]);
     (child, format!("127.0.0.1:{port}"))
 }
 

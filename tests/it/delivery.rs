@@ -227,7 +227,7 @@ async fn a_dead_letter_replayed_from_the_cli_goes_out() {
     wait_state(&db, "dead").await;
     running.stop().await;
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        let out = crate::support::bin()
             .arg("--config")
             .arg(d.path().join("config.yaml"))
             .args(args)

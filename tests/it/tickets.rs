@@ -449,26 +449,6 @@ async fn github_upserts_by_label_marker() {
     );
 }
 
-/// Starts `switchyard serve` with the project's config.yaml; returns once it listens.
-fn serve_binary(dir: &Path) -> std::process::Child {
-    use std::io::{BufRead as _, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .arg("--config")
-        .arg(dir.join("config.yaml"))
-        .args(["--log-format", "json", "serve"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().contains("switchyard is listening") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
-
 #[tokio::test]
 async fn a_process_killed_mid_send_sends_again_after_restart_and_leaves_one_ticket() {
     let (url, jira) = fake_jira(JiraState {
@@ -493,7 +473,7 @@ async fn a_process_killed_mid_send_sends_again_after_restart_and_leaves_one_tick
     )
     .unwrap();
     let db = dir.path().join("journal.db");
-    let mut child = serve_binary(dir.path());
+    let mut child = crate::support::serve_binary(&dir.path().join("config.yaml"), &[]);
     post(
         format!("127.0.0.1:{port}").parse().unwrap(),
         r#"[{"type":"t","id":"K9","note":"urgent"}]"#,
@@ -510,7 +490,7 @@ async fn a_process_killed_mid_send_sends_again_after_restart_and_leaves_one_tick
     child.kill().unwrap(); // SIGKILL while the create is in flight
     child.wait().unwrap();
     assert_eq!(states(&db), vec!["delivering "], "the action was mid-send");
-    let mut child = serve_binary(dir.path());
+    let mut child = crate::support::serve_binary(&dir.path().join("config.yaml"), &[]);
     wait_all(&db, 1, "delivered").await;
     child.kill().unwrap();
     child.wait().unwrap();

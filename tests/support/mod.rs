@@ -204,3 +204,32 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// The `switchyard` binary, with the test's own log filter removed.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+/// Starts `switchyard --config CONFIG serve` with `envs`; returns once it
+/// has logged that it listens (its port is bound by then).
+pub fn serve_binary(config: &Path, envs: &[(&str, &str)]) -> std::process::Child {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = bin()
+        .arg("--config")
+        .arg(config)
+        .args(["--log-format", "json", "serve"])
+        .envs(envs.iter().copied())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("switchyard is listening") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
