@@ -2,7 +2,7 @@
 //! - hot-reload latency: from writing a rule file to the new version being
 //!   live, p50/p99 over 50 saves (default debounce);
 //! - evaluation throughput: events/s the evaluation loop sustains with the
-//!   shipped rules, from `evaluated_at` of 20 000 journaled events.
+//!   shipped rules, from `evaluations.evaluated_at` of 20 000 journaled events.
 //!
 //! `cargo run --release --example rules_figures`
 
@@ -98,7 +98,7 @@ async fn main() {
     loop {
         let n: i64 = conn
             .query_row(
-                "SELECT count(*) FROM events WHERE evaluated_at IS NOT NULL",
+                "SELECT count(*) FROM evaluations",
                 [],
                 |r| r.get(0),
             )
@@ -114,7 +114,7 @@ async fn main() {
     }
     let (first, last, actions): (i64, i64, i64) = conn
         .query_row(
-            "SELECT min(evaluated_at), max(evaluated_at), (SELECT count(*) FROM actions) FROM events",
+            "SELECT min(evaluated_at), max(evaluated_at), (SELECT count(*) FROM actions) FROM evaluations",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )

@@ -206,6 +206,10 @@ impl RuleSet {
             actions: Vec::new(),
             state_writes: Vec::new(),
         };
+        if rules.is_empty() {
+            // Nothing would read it: no need to parse the event.
+            return (eval, state);
+        }
         let event: Dynamic = match serde_json::from_str::<serde_json::Value>(event_json)
             .map_err(|e| e.to_string())
             .and_then(|v| rhai::serde::to_dynamic(v).map_err(|e| e.to_string()))

@@ -98,7 +98,11 @@ pub fn write(tx: &rusqlite::Transaction<'_>, batch: &EvaluatedBatch) -> rusqlite
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
         )?;
         let mut event = tx.prepare_cached(
-            "UPDATE events SET evaluated_at = ?2, outcome = ?3, ruleset_version = ?4, rule_runs = ?5 WHERE id = ?1",
+            "INSERT INTO evaluations (event_id, evaluated_at, outcome, ruleset_version, rule_runs)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (event_id) DO UPDATE SET evaluated_at = excluded.evaluated_at,
+                 outcome = excluded.outcome, ruleset_version = excluded.ruleset_version,
+                 rule_runs = excluded.rule_runs",
         )?;
         let mut state = tx.prepare_cached(
             "INSERT INTO rule_state (key, until, count) VALUES (?1, ?2, ?3)

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_outbox.sql"),
     include_str!("migrations/0003_delivery.sql"),
     include_str!("migrations/0004_threads.sql"),
+    include_str!("migrations/0005_evaluations.sql"),
 ];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Upper bound on events per group commit, so one transaction stays short.

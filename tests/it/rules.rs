@@ -411,7 +411,7 @@ async fn wait_evaluated(db: &Path, n: usize) {
     loop {
         let done = crate::support::rows(
             db,
-            "SELECT CAST(id AS TEXT) FROM events WHERE evaluated_at IS NOT NULL",
+            "SELECT CAST(event_id AS TEXT) FROM evaluations",
         )
         .len();
         if done >= n {
@@ -455,7 +455,7 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
     assert_eq!(
         crate::support::rows(
             &db,
-            "SELECT type || ' ' || outcome FROM events WHERE state = 'pending' ORDER BY id"
+            "SELECT type || ' ' || outcome FROM events LEFT JOIN evaluations ON event_id = id WHERE state = 'pending' ORDER BY id"
         ),
         vec![
             "t routed",
@@ -468,7 +468,7 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
     assert_eq!(
         crate::support::rows(
             &db,
-            "SELECT coalesce(outcome, 'never evaluated') FROM events WHERE state = 'rejected'"
+            "SELECT coalesce(outcome, 'never evaluated') FROM events LEFT JOIN evaluations ON event_id = id WHERE state = 'rejected'"
         ),
         vec!["never evaluated"]
     );
@@ -483,7 +483,7 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
             r#"helpdesk ticket {"key":"k","title":"x"}"#,
         ]
     );
-    let runs = crate::support::rows(&db, "SELECT rule_runs FROM events WHERE type = 'bad'");
+    let runs = crate::support::rows(&db, "SELECT rule_runs FROM events LEFT JOIN evaluations ON event_id = id WHERE type = 'bad'");
     assert!(
         runs[0].contains(r#""error":"bad.rhai:1:18: broken on purpose""#),
         "{runs:?}"
@@ -492,7 +492,7 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
     assert_eq!(
         crate::support::rows(
             &db,
-            "SELECT DISTINCT ruleset_version FROM events WHERE outcome IS NOT NULL"
+            "SELECT DISTINCT ruleset_version FROM evaluations"
         ),
         vec![version]
     );
@@ -535,7 +535,7 @@ async fn deleting_every_rule_makes_events_no_rule_and_loses_nothing() {
     wait_evaluated(&db, 1).await;
     running.stop().await;
     assert_eq!(
-        crate::support::rows(&db, "SELECT outcome FROM events"),
+        crate::support::rows(&db, "SELECT outcome FROM events LEFT JOIN evaluations ON event_id = id"),
         vec!["no_rule"]
     );
     assert_eq!(crate::support::rows(&db, "SELECT id FROM actions").len(), 0);
