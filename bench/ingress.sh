@@ -41,7 +41,7 @@ for round in $(seq 1 "$ROUNDS"); do
   bare_rss=$(peak_rss_kib $BARE)
   kill $BARE; wait $BARE 2>/dev/null || true
 
-  rm -f "$WORK"/journal.db*
+  rm -rf "$WORK"/journal.db*
   BENCH_KEY=bench-key $BIN/switchyard --config "$WORK/config.yaml" --log-level warn serve & SY=$!
   wait_port 18180
   sy=$(load 18180)

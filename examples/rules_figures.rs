@@ -97,11 +97,7 @@ async fn main() {
     let t = Instant::now();
     loop {
         let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM evaluations",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT count(*) FROM evaluations", [], |r| r.get(0))
             .unwrap();
         if n as usize >= total {
             break;

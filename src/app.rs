@@ -32,6 +32,8 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     pub rules: Arc<LiveRules>,
     pub metrics: Arc<Metrics>,
+    /// The journal (for tools and tests: e.g. [`Store::settle`]).
+    pub store: Store,
     trigger: Trigger,
     done: tokio::task::JoinHandle<()>,
 }
@@ -102,6 +104,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     for (name, src) in &config.sources {
         tracing::info!(source = %name, path = %src.path, verify = %src.verify, keys = ?src.keys.iter().map(|k| &k.label).collect::<Vec<_>>(), "source ready");
     }
+    let store_handle = store.clone();
     let done = tokio::spawn(run(
         listener,
         admin_listener,
@@ -122,6 +125,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         admin_addr,
         rules,
         metrics,
+        store: store_handle,
         trigger,
         done,
     })

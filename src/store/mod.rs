@@ -1,19 +1,24 @@
 //! The journal: durable storage of every authentic event, de-duplication
 //! and the quarantine of authentic but unreadable bodies.
 //!
-//! The ingress talks to a [`Store`] handle; the handle hands work to one
-//! writer that batches concurrent requests into a single transaction (group
-//! commit: one fsync serves many waiters) and answers each waiter only after
-//! that commit is durable. SQLite is the embedded default.
+//! The ingress talks to a [`Store`] handle. An ingest goes to the log
+//! writer ([`log`]), which writes concurrent requests as one group into a
+//! preallocated segment file with one `fdatasync` (group commit: one sync
+//! serves many waiters) and answers each waiter only after that sync. The
+//! logged group then goes to the SQLite writer, which indexes it into
+//! `events` together with everything else the journal records (evaluations,
+//! deliveries), in its own group commits, off the request path. SQLite is
+//! the embedded default.
 
 mod dedup;
 pub mod delivery;
+mod log;
 pub mod outbox;
 mod sqlite;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -55,10 +60,9 @@ pub struct Quarantined {
 }
 
 enum Job {
-    Ingest(
-        IngestBatch,
-        oneshot::Sender<Result<IngestReport, StoreError>>,
-    ),
+    /// Events already durable in the ingest log, to index; the position is
+    /// where the log stands after them.
+    Index(Vec<log::LoggedBatch>, log::LogPos),
     Quarantine(Quarantined, oneshot::Sender<Result<(), StoreError>>),
     /// A batch of evaluations for the outbox; answered with the actions planned.
     Evaluated(
@@ -118,19 +122,21 @@ impl Durable {
     }
 }
 
-/// A cheap, cloneable handle to the journal writer.
+/// A cheap, cloneable handle to the journal's writers.
 #[derive(Clone)]
 pub struct Store {
+    log_tx: mpsc::Sender<log::LogJob>,
     tx: mpsc::Sender<Job>,
     path: PathBuf,
     durable: Arc<Durable>,
     planned: Arc<tokio::sync::Notify>,
-    healthy: Arc<AtomicBool>,
-    writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    health: Arc<log::Health>,
+    writers: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store and starts its writer.
+    /// Opens (creating if needed) the store, indexes what the ingest log
+    /// holds beyond the journal (after a crash), and starts its writers.
     /// `max_dedup_window` is the longest window of any source: how far back
     /// the dedup index is rebuilt from the journal.
     pub fn open(
@@ -139,34 +145,100 @@ impl Store {
     ) -> Result<Store, StoreError> {
         match url {
             StoreUrl::Sqlite(path) => {
+                let open_err = |reason: String| StoreError::Open {
+                    path: path.clone(),
+                    reason,
+                };
+                let mut conn = sqlite::open(path)?;
+                let dir = log::dir_for(path);
+                let from = sqlite::log_position(&conn).map_err(|e| open_err(e.to_string()))?;
+                let replayed = log::replay(&dir, from)
+                    .map_err(|e| open_err(format!("reading the ingest log: {e}")))?;
+                let replayed_events: usize = replayed
+                    .iter()
+                    .flat_map(|(b, _)| b.iter().map(|b| b.events.len()))
+                    .sum();
+                sqlite::index_replayed(&mut conn, path, &replayed)?;
+                if replayed_events > 0 {
+                    tracing::info!(
+                        events = replayed_events,
+                        "indexed events from the ingest log"
+                    );
+                }
+                let health = Arc::new(log::Health::new());
+                // Everything in the log now is indexed and synced.
+                let last_segment = replayed.last().map_or(from.segment, |(_, p)| p.segment);
+                health
+                    .indexed_segment
+                    .store(last_segment + 1, Ordering::Release);
+                let max_id: i64 = conn
+                    .query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))
+                    .map_err(|e| open_err(e.to_string()))?;
+                let durable = Arc::new(Durable::default());
+                durable.advance(max_id);
+                health.logged.store(max_id, Ordering::Release);
+                let window_ms = i64::try_from(max_dedup_window.as_millis()).unwrap_or(i64::MAX);
+                let index = sqlite::load_dedup_index(&conn, window_ms)
+                    .map_err(|e| open_err(e.to_string()))?;
+                tracing::info!(path = %path.display(), dedup_keys = index.len(), "journal open");
+
                 // Bounded: when the disk is slower than the senders, requests
                 // wait here (and time out at the client) instead of piling up memory.
                 let (tx, rx) = mpsc::channel(1024);
-                let healthy = Arc::new(AtomicBool::new(true));
-                let window_ms = i64::try_from(max_dedup_window.as_millis()).unwrap_or(i64::MAX);
-                let durable = Arc::new(Durable::default());
-                let writer = sqlite::spawn_writer(
-                    path.clone(),
-                    rx,
-                    healthy.clone(),
-                    window_ms,
-                    durable.clone(),
-                )?;
+                let (log_tx, log_rx) = mpsc::channel(1024);
+                let sqlite_writer =
+                    sqlite::spawn_writer(path.clone(), conn, rx, health.clone(), durable.clone())?;
+                let start = log::Start {
+                    dir,
+                    next_segment: last_segment + 1,
+                    next_id: max_id + 1,
+                    index,
+                };
+                let log_writer = log::spawn(start, log_rx, tx.clone(), health.clone())
+                    .map_err(|e| open_err(format!("starting the ingest log: {e}")))?;
                 Ok(Store {
+                    log_tx,
                     tx,
                     path: path.clone(),
                     durable,
                     planned: Arc::new(tokio::sync::Notify::new()),
-                    healthy,
-                    writer: Arc::new(std::sync::Mutex::new(Some(writer))),
+                    health,
+                    writers: Arc::new(std::sync::Mutex::new(vec![log_writer, sqlite_writer])),
                 })
             }
         }
     }
 
-    /// Journals a batch; returns only after the commit is durable.
+    /// Journals a batch; returns only after it is durable.
     pub async fn ingest(&self, batch: IngestBatch) -> Result<IngestReport, StoreError> {
-        self.ask(|tx| Job::Ingest(batch, tx)).await
+        let (tx, rx) = oneshot::channel();
+        self.log_tx
+            .send(log::LogJob::Ingest(batch, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Waits until every event acknowledged so far is indexed in SQLite
+    /// (what a reader of the database file sees); false after `timeout`.
+    pub async fn settle(&self, timeout: std::time::Duration) -> bool {
+        let target = self.health.logged.load(Ordering::Acquire);
+        let durable = self.durable.clone();
+        tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + timeout;
+            loop {
+                let now = std::time::Instant::now();
+                if durable.get() >= target {
+                    return true;
+                }
+                if now >= deadline {
+                    return false;
+                }
+                durable.wait_beyond(target - 1, deadline - now);
+            }
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Keeps an unreadable authentic body for inspection; durable on return.
@@ -231,19 +303,34 @@ impl Store {
         sqlite::open(&self.path)
     }
 
-    /// Whether the last write succeeded (readiness).
+    /// Whether the last log write and the last index write succeeded (readiness).
     pub fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        self.health.log_ok.load(Ordering::Acquire) && self.health.index_ok.load(Ordering::Acquire)
     }
 
-    /// Stops the writer after it has finished the jobs already queued, and
-    /// waits for it to close the database cleanly. Jobs sent by other
-    /// clones afterwards fail with [`StoreError::Closed`].
+    /// Stops the log writer, then the SQLite writer, each after it has
+    /// finished the jobs already queued, and waits for the database to close
+    /// cleanly. Jobs sent by other clones afterwards fail with
+    /// [`StoreError::Closed`].
     pub async fn close(self) {
-        let Store { tx, writer, .. } = self;
+        let Store {
+            log_tx,
+            tx,
+            writers,
+            ..
+        } = self;
+        let handles: Vec<_> = writers
+            .lock()
+            .map(|mut w| w.drain(..).collect())
+            .unwrap_or_default();
+        let mut handles = handles.into_iter();
+        // The log first: its last groups go to the index before the index closes.
+        let _ = log_tx.send(log::LogJob::Close).await;
+        if let Some(h) = handles.next() {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
         let _ = tx.send(Job::Close).await;
-        let handle = writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(h) = handle {
+        for h in handles {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
     }

@@ -1,34 +1,41 @@
 //! The SQLite journal, with pipelined group commit.
 //!
 //! One writer thread owns the connection. It takes every job waiting in the
-//! channel (up to a bound), writes them all in one `BEGIN IMMEDIATE`
-//! transaction and commits. The database runs WAL with `synchronous=NORMAL`,
-//! so COMMIT appends to the WAL without waiting for the disk; durability
-//! comes from the syncer thread, which `fdatasync`s the WAL file and only
-//! then answers every waiter whose commit finished before that sync began.
-//! The writer prepares the next group while the syncer waits on the disk, so
-//! an fsync costs no throughput, and one fsync serves many requests.
+//! channel (up to a bound) — groups of logged events to index, evaluations,
+//! delivery claims and completions, quarantined bodies — writes them all in
+//! one `BEGIN IMMEDIATE` transaction and commits. The database runs WAL with
+//! `synchronous=NORMAL`, so COMMIT appends to the WAL without waiting for
+//! the disk; durability comes from the syncer thread, which `fdatasync`s
+//! the WAL file and only then answers every waiter whose commit finished
+//! before that sync began, and publishes the indexed event ids as durable.
+//! The writer prepares the next group while the syncer waits on the disk.
 //!
-//! Why this is as durable as `synchronous=FULL` for what we acknowledge:
+//! Events reach this writer already durable in the ingest log
+//! ([`super::log`]); the transaction that indexes them also records how far
+//! into the log it got, so a crash replays exactly what is missing.
+//!
+//! Why `synchronous=NORMAL` is as durable as `FULL` for what we acknowledge:
 //! fsync on Linux flushes the file's (the inode's) dirty pages whichever
 //! descriptor asks, and WAL mode with NORMAL never lets a checkpoint copy
 //! frames into the database or restart the WAL before syncing the WAL
-//! itself. A crash can lose only commits nobody was told about; those
-//! requests got no 200 and the sender retries them.
+//! itself. A crash can lose only commits nobody was told about.
 //!
 //! After a failed write the connection is dropped and reopened on the next
 //! job, so the service recovers when the disk does, without a restart.
+//! Logged events whose indexing failed are kept and retried: they were
+//! acknowledged and must not be lost.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
-use super::dedup::{DedupIndex, Pending};
+use super::dedup::DedupIndex;
+use super::log::{Health, LogPos, LoggedBatch};
 use super::{Job, Quarantined, StoreError};
-use crate::domain::{DedupDigest, EventVerdict, IngestReport, now_millis};
+use crate::domain::{DedupDigest, EventVerdict, now_millis};
 
 /// Migrations in order; `PRAGMA user_version` counts how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -41,46 +48,44 @@ const MIGRATIONS: &[&str] = &[
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Upper bound on events per group commit, so one transaction stays short.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
-/// Expired dedup keys are forgotten at most this often.
-const PRUNE_EVERY_MS: i64 = 60_000;
 /// How often the WAL is folded back into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// After indexing a group of nothing but logged events, the writer waits
+/// this long before the next group, so the index commits hundreds of events
+/// at once rather than a handful; the events are already durable in the
+/// log, so only the evaluation loop sees this delay.
+const INDEX_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long acknowledged events whose indexing failed wait before a retry.
+const INDEX_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(super) fn spawn_writer(
     path: PathBuf,
+    conn: Connection,
     mut rx: mpsc::Receiver<Job>,
-    healthy: Arc<AtomicBool>,
-    max_window_ms: i64,
+    health: Arc<Health>,
     durable: Arc<super::Durable>,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
-    let conn = open(&path)?;
-    // Everything in the file at open is on disk.
-    let max_id: i64 = conn
-        .query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))
-        .map_err(|e| StoreError::Open {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-    durable.advance(max_id);
-    let mut index = load_dedup_index(&conn, max_window_ms).map_err(|e| StoreError::Open {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    tracing::info!(path = %path.display(), dedup_keys = index.len(), "journal open");
     let checkpointer = Checkpointer::spawn(path.clone())?;
-    let syncer = Syncer::spawn(wal_path(&path), healthy.clone(), durable)?;
+    let syncer = Syncer::spawn(wal_path(&path), health.clone(), durable)?;
     std::thread::Builder::new()
         .name("switchyard-journal".into())
         .spawn(move || {
             let mut conn = Some(conn);
-            let mut last_prune = now_millis();
             let mut closing = false;
-            while let Some(first) = rx.blocking_recv() {
-                if matches!(first, Job::Close) {
-                    break;
+            // Acknowledged events whose indexing failed: retried first.
+            let mut retry: Vec<Job> = Vec::new();
+            loop {
+                let mut jobs = std::mem::take(&mut retry);
+                if jobs.is_empty() {
+                    match rx.blocking_recv() {
+                        Some(Job::Close) | None => break,
+                        Some(j) => jobs.push(j),
+                    }
+                } else {
+                    // Not a synchronisation: a pause before retrying a failing disk.
+                    std::thread::sleep(INDEX_RETRY);
                 }
-                let mut jobs = vec![first];
-                let mut events = job_size(&jobs[0]);
+                let mut events: usize = jobs.iter().map(job_size).sum();
                 while events < MAX_EVENTS_PER_COMMIT {
                     match rx.try_recv() {
                         Ok(Job::Close) => {
@@ -95,34 +100,36 @@ pub(super) fn spawn_writer(
                     }
                 }
                 let result = match conn.as_mut() {
-                    Some(c) => write(c, &jobs, &index),
+                    Some(c) => write(c, &jobs),
                     None => open(&path)
                         .map(|c| conn.insert(c))
-                        .and_then(|c| write(c, &jobs, &index)),
+                        .and_then(|c| write(c, &jobs)),
                 };
+                let only_index = jobs.iter().all(|j| matches!(j, Job::Index(..)));
                 match result {
-                    Ok((reports, claimed, max_id)) => {
-                        // Only now, after the commit, do the new keys count.
-                        index.commit(claimed);
+                    Ok((answers, max_id, indexed)) => {
                         // Answered by the syncer once the WAL is on disk.
                         syncer.hand_over(Committed {
-                            jobs: jobs.into_iter().zip(reports).collect(),
+                            jobs: jobs.into_iter().zip(answers).collect(),
                             max_id,
+                            indexed,
                         });
-                        let now = now_millis();
-                        if now - last_prune > PRUNE_EVERY_MS {
-                            last_prune = now;
-                            index.prune(now);
+                        if only_index && !closing {
+                            // A batching interval, not a synchronisation.
+                            std::thread::sleep(INDEX_LINGER);
                         }
                     }
                     Err(e) => {
-                        healthy.store(false, Ordering::Relaxed);
+                        health.index_ok.store(false, Ordering::Release);
                         tracing::error!(error = %e, jobs = jobs.len(), "journal write failed; batch rolled back");
                         // Reopen on the next job: a connection that saw an I/O
                         // error may hold state that no longer matches the disk.
                         conn = None;
                         for job in jobs {
-                            answer_err(job, e.clone());
+                            match job {
+                                Job::Index(..) if !closing => retry.push(job),
+                                job => answer_err(job, e.clone()),
+                            }
                         }
                     }
                 }
@@ -145,7 +152,7 @@ pub(super) fn spawn_writer(
         })
 }
 
-fn wal_path(db: &Path) -> PathBuf {
+pub(super) fn wal_path(db: &Path) -> PathBuf {
     let mut p = db.as_os_str().to_owned();
     p.push("-wal");
     PathBuf::from(p)
@@ -154,8 +161,10 @@ fn wal_path(db: &Path) -> PathBuf {
 /// A committed group waiting for its sync.
 struct Committed {
     jobs: Vec<(Job, Answer)>,
-    /// The highest event id the group wrote (0 if none).
+    /// The highest event id the group indexed (0 if none).
     max_id: i64,
+    /// How far into the ingest log the group indexed, if it indexed any.
+    indexed: Option<LogPos>,
 }
 
 /// Makes committed groups durable and answers their waiters.
@@ -167,7 +176,7 @@ struct Syncer {
 impl Syncer {
     fn spawn(
         wal: PathBuf,
-        healthy: Arc<AtomicBool>,
+        health: Arc<Health>,
         durable: Arc<super::Durable>,
     ) -> Result<Syncer, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel::<Committed>();
@@ -180,16 +189,19 @@ impl Syncer {
                     groups.extend(rx.try_iter());
                     match sync_file(&wal) {
                         Ok(()) => {
-                            healthy.store(true, Ordering::Relaxed);
+                            health.index_ok.store(true, Ordering::Release);
                             if let Some(max) = groups.iter().map(|g| g.max_id).max() {
                                 durable.advance(max);
+                            }
+                            if let Some(pos) = groups.iter().filter_map(|g| g.indexed).max() {
+                                health.indexed_segment.fetch_max(pos.segment, Ordering::AcqRel);
                             }
                             for (job, report) in groups.into_iter().flat_map(|g| g.jobs) {
                                 answer_ok(job, report);
                             }
                         }
                         Err(e) => {
-                            healthy.store(false, Ordering::Relaxed);
+                            health.index_ok.store(false, Ordering::Release);
                             tracing::error!(error = %e, wal = %wal.display(), "syncing the journal failed");
                             let err = StoreError::Write(format!("syncing the journal failed: {e}"));
                             for (job, _) in groups.into_iter().flat_map(|g| g.jobs) {
@@ -223,7 +235,7 @@ impl Syncer {
 
 /// `fdatasync` of the WAL, opened afresh each time so a WAL that SQLite
 /// deleted and recreated is never mistaken for the old one.
-fn sync_file(path: &Path) -> std::io::Result<()> {
+pub(super) fn sync_file(path: &Path) -> std::io::Result<()> {
     match std::fs::OpenOptions::new().write(true).open(path) {
         Ok(f) => f.sync_data(),
         // No WAL: the last connection closed and checkpointed (with a sync) already.
@@ -235,7 +247,10 @@ fn sync_file(path: &Path) -> std::io::Result<()> {
 /// Rebuilds the dedup index from the journal's unexpired rows, scanning
 /// back from the newest event until rows are older than `max_window` (the
 /// longest dedup window any source has now).
-fn load_dedup_index(conn: &Connection, max_window_ms: i64) -> rusqlite::Result<DedupIndex> {
+pub(super) fn load_dedup_index(
+    conn: &Connection,
+    max_window_ms: i64,
+) -> rusqlite::Result<DedupIndex> {
     let mut index = DedupIndex::default();
     let now = now_millis();
     let horizon = now.saturating_sub(max_window_ms);
@@ -310,7 +325,7 @@ impl Checkpointer {
 
 fn job_size(j: &Job) -> usize {
     match j {
-        Job::Ingest(b, _) => b.events.len().max(1),
+        Job::Index(b, _) => b.iter().map(|b| b.events.len()).sum::<usize>().max(1),
         Job::Evaluated(b, _) => b.evaluated.len().max(1),
         Job::Claim(r, _) => r.limit.max(1),
         Job::Quarantine(..) | Job::Complete(..) | Job::ReleaseHeld(_) | Job::Close => 1,
@@ -319,7 +334,6 @@ fn job_size(j: &Job) -> usize {
 
 /// What a job produced inside the group transaction.
 enum Answer {
-    Report(IngestReport),
     Count(usize),
     Claimed(Vec<super::delivery::Claimed>),
     Flag(bool),
@@ -328,9 +342,7 @@ enum Answer {
 
 fn answer_ok(job: Job, answer: Answer) {
     match (job, answer) {
-        (Job::Ingest(_, tx), Answer::Report(r)) => {
-            let _ = tx.send(Ok(r));
-        }
+        (Job::Index(..), _) => {}
         (Job::Quarantine(_, tx), _) => {
             let _ = tx.send(Ok(()));
         }
@@ -349,9 +361,7 @@ fn answer_ok(job: Job, answer: Answer) {
 
 fn answer_err(job: Job, e: StoreError) {
     match job {
-        Job::Ingest(_, tx) => {
-            let _ = tx.send(Err(e));
-        }
+        Job::Index(..) => {}
         Job::Quarantine(_, tx) => {
             let _ = tx.send(Err(e));
         }
@@ -404,28 +414,108 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// What a committed group wrote: per-job reports (`None` for quarantine
-/// jobs), the dedup keys it claimed, and its highest event id.
-type Written = (Vec<Answer>, Pending, i64);
+/// What a committed group wrote: per-job answers, its highest event id
+/// and how far into the ingest log it indexed.
+type Written = (Vec<Answer>, i64, Option<LogPos>);
 
-/// Writes every job in one transaction. The dedup keys claimed are returned
-/// for the caller to commit to the index once the transaction committed.
-fn write(conn: &mut Connection, jobs: &[Job], index: &DedupIndex) -> Result<Written, StoreError> {
+const LOG_SEGMENT: &str = "log_segment";
+const LOG_OFFSET: &str = "log_offset";
+
+/// How far into the ingest log the journal has indexed.
+pub(super) fn log_position(conn: &Connection) -> rusqlite::Result<LogPos> {
+    let get = |key: &str| -> rusqlite::Result<i64> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    };
+    Ok(LogPos {
+        segment: get(LOG_SEGMENT)? as u64,
+        offset: get(LOG_OFFSET)? as u64,
+    })
+}
+
+/// Inserts logged events with their ids (a replayed event already indexed
+/// is left alone) and records the log position; returns the highest id.
+fn index_logged(
+    tx: &rusqlite::Transaction<'_>,
+    batches: &[LoggedBatch],
+    pos: LogPos,
+) -> rusqlite::Result<i64> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (id, source, received_at, type, body, digest, dedup_until, state, reason, key_label)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+    )?;
+    let mut max_id = 0;
+    for b in batches {
+        for ev in &b.events {
+            let text = std::str::from_utf8(&ev.bytes).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+            })?;
+            let (ty, state, reason) = match &ev.verdict {
+                EventVerdict::Valid { event_type } => (Some(event_type.as_str()), "pending", None),
+                EventVerdict::Rejected { reason } => (None, "rejected", Some(reason.as_str())),
+            };
+            insert.execute(params![
+                ev.id,
+                &*b.source,
+                b.received_at,
+                ty,
+                text,
+                &ev.digest[..],
+                b.dedup_until,
+                state,
+                reason,
+                b.key_label.as_deref()
+            ])?;
+            max_id = max_id.max(ev.id);
+        }
+    }
+    let mut meta = tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?;
+    meta.execute(params![LOG_SEGMENT, pos.segment as i64])?;
+    meta.execute(params![LOG_OFFSET, pos.offset as i64])?;
+    Ok(max_id)
+}
+
+/// Indexes what the ingest log holds beyond the journal's position (after
+/// a crash) and makes it durable. Returns the highest id indexed.
+pub(super) fn index_replayed(
+    conn: &mut Connection,
+    path: &Path,
+    replayed: &[(Vec<LoggedBatch>, LogPos)],
+) -> Result<i64, StoreError> {
+    let werr = |e: rusqlite::Error| StoreError::Open {
+        path: path.to_owned(),
+        reason: format!("replaying the ingest log: {e}"),
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(werr)?;
+    let mut max_id = 0;
+    for (batches, pos) in replayed {
+        max_id = max_id.max(index_logged(&tx, batches, *pos).map_err(werr)?);
+    }
+    tx.commit().map_err(werr)?;
+    sync_file(&wal_path(path)).map_err(|e| StoreError::Open {
+        path: path.to_owned(),
+        reason: format!("syncing the replayed journal: {e}"),
+    })?;
+    Ok(max_id)
+}
+
+/// Writes every job in one transaction.
+fn write(conn: &mut Connection, jobs: &[Job]) -> Result<Written, StoreError> {
     let werr = |e: rusqlite::Error| StoreError::Write(e.to_string());
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(werr)?;
     let mut reports = Vec::with_capacity(jobs.len());
-    let mut claimed = Pending::default();
     let mut max_id = 0i64;
+    let mut indexed = None;
     {
         let now = now_millis();
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO events (source, received_at, type, body, digest, dedup_until, state, reason, key_label)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .map_err(werr)?;
         let mut quarantine = tx
             .prepare_cached(
                 "INSERT INTO quarantine (source, received_at, code, reason, body, digest, key_label)
@@ -434,49 +524,10 @@ fn write(conn: &mut Connection, jobs: &[Job], index: &DedupIndex) -> Result<Writ
             .map_err(werr)?;
         for job in jobs {
             match job {
-                Job::Ingest(b, _) => {
-                    let mut report = IngestReport::default();
-                    for ev in &b.events {
-                        if index.check_and_claim(
-                            &mut claimed,
-                            &b.source,
-                            &ev.digest,
-                            now,
-                            b.dedup_until,
-                        ) {
-                            report.duplicates += 1;
-                            continue;
-                        }
-                        let text = std::str::from_utf8(&b.body[ev.range.clone()])
-                            .map_err(|_| StoreError::Write("event bytes are not UTF-8".into()))?;
-                        let (ty, state, reason) = match &ev.verdict {
-                            EventVerdict::Valid { event_type } => {
-                                (Some(event_type.as_str()), "pending", None)
-                            }
-                            EventVerdict::Rejected { reason } => {
-                                (None, "rejected", Some(reason.as_str()))
-                            }
-                        };
-                        insert
-                            .execute(params![
-                                &*b.source,
-                                b.received_at,
-                                ty,
-                                text,
-                                &ev.digest.0[..],
-                                b.dedup_until,
-                                state,
-                                reason,
-                                b.key_label.as_deref()
-                            ])
-                            .map_err(werr)?;
-                        max_id = tx.last_insert_rowid();
-                        match ev.verdict {
-                            EventVerdict::Valid { .. } => report.accepted += 1,
-                            EventVerdict::Rejected { .. } => report.rejected += 1,
-                        }
-                    }
-                    reports.push(Answer::Report(report));
+                Job::Index(batches, pos) => {
+                    max_id = max_id.max(index_logged(&tx, batches, *pos).map_err(werr)?);
+                    indexed = indexed.max(Some(*pos));
+                    reports.push(Answer::Nothing);
                 }
                 Job::Quarantine(q, _) => {
                     write_quarantine(&mut quarantine, q).map_err(werr)?;
@@ -506,7 +557,7 @@ fn write(conn: &mut Connection, jobs: &[Job], index: &DedupIndex) -> Result<Writ
         }
     }
     tx.commit().map_err(werr)?;
-    Ok((reports, claimed, max_id))
+    Ok((reports, max_id, indexed))
 }
 
 fn write_quarantine(

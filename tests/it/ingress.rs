@@ -23,7 +23,7 @@ async fn signed_batch_is_journaled_with_its_exact_bytes() {
         a.json,
         serde_json::json!({"accepted":2,"duplicates":0,"rejected":0})
     );
-    let stored = h.env.query_strings("SELECT body FROM events ORDER BY id");
+    let stored = h.query_strings("SELECT body FROM events ORDER BY id").await;
     assert_eq!(
         stored,
         vec![
@@ -32,11 +32,11 @@ async fn signed_batch_is_journaled_with_its_exact_bytes() {
         ]
     );
     assert_eq!(
-        h.env.query_strings("SELECT type FROM events ORDER BY id"),
+        h.query_strings("SELECT type FROM events ORDER BY id").await,
         vec!["a", "b"]
     );
     assert_eq!(
-        h.env.query_strings("SELECT key_label FROM events"),
+        h.query_strings("SELECT key_label FROM events").await,
         vec!["current", "current"]
     );
 }
@@ -46,7 +46,7 @@ async fn missing_signature_is_401_and_stores_nothing() {
     let h = harness();
     let a = h.call(post().body(Body::from(ONE)).unwrap()).await;
     assert_eq!((a.status, a.error()), (401, "missing_signature"));
-    assert_eq!((h.env.events(), h.env.quarantined()), (0, 0));
+    assert_eq!((h.events().await, h.quarantined().await), (0, 0));
 }
 
 #[tokio::test]
@@ -66,7 +66,7 @@ async fn two_signature_headers_are_401_even_if_one_is_right() {
         .body(Body::from(ONE))
         .unwrap();
     assert_eq!(h.call(req).await.status, 401);
-    assert_eq!(h.env.events(), 0);
+    assert_eq!(h.events().await, 0);
 }
 
 #[tokio::test]
@@ -79,7 +79,7 @@ async fn sha1_algorithm_is_401_unsupported_algorithm() {
         .unwrap();
     let a = h.call(req).await;
     assert_eq!((a.status, a.error()), (401, "unsupported_algorithm"));
-    assert_eq!(h.env.events(), 0);
+    assert_eq!(h.events().await, 0);
 }
 
 #[tokio::test]
@@ -102,7 +102,7 @@ async fn wrong_signatures_are_401_bad_signature_and_store_nothing() {
         let a = h.call(req).await;
         assert_eq!((a.status, a.error()), (401, "bad_signature"), "{what}");
     }
-    assert_eq!((h.env.events(), h.env.quarantined()), (0, 0));
+    assert_eq!((h.events().await, h.quarantined().await), (0, 0));
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn every_signature_encoding_is_accepted_and_recorded() {
         assert_eq!(a.status, 200, "{sig}: {:?}", a.json);
     }
     // One event stored; the rest were duplicates of it.
-    assert_eq!(h.env.events(), 1);
+    assert_eq!(h.events().await, 1);
     let m = h.metrics.render();
     assert!(m.contains(r#"form="HEX""#), "{m}");
     assert!(m.contains(r#"form="base64""#), "{m}");
@@ -147,7 +147,7 @@ async fn previous_key_is_accepted_and_reported_by_label() {
     let a = h.call(req).await;
     assert_eq!(a.status, 200, "{:?}", a.json);
     assert_eq!(
-        h.env.query_strings("SELECT key_label FROM events"),
+        h.query_strings("SELECT key_label FROM events").await,
         vec!["previous"]
     );
     let m = h.metrics.render();
@@ -169,7 +169,7 @@ async fn application_json_content_type_is_verified_on_raw_bytes() {
     let a = h.call(req).await;
     assert_eq!(a.status, 200, "{:?}", a.json);
     assert_eq!(
-        h.env.query_strings("SELECT body FROM events"),
+        h.query_strings("SELECT body FROM events").await,
         vec!["{\"type\" : \"x\",\n \"n\": 1.50}"]
     );
 }
@@ -178,9 +178,9 @@ async fn assert_quarantined(body: &[u8], code: &str) {
     let h = harness();
     let a = h.post_signed(body).await;
     assert_eq!((a.status, a.error()), (400, code), "{:?}", a.json);
-    assert_eq!(h.env.events(), 0, "{code}: no events");
-    assert_eq!(h.env.quarantined(), 1, "{code}: body kept for inspection");
-    let kept = h.env.query_strings("SELECT code FROM quarantine");
+    assert_eq!(h.events().await, 0, "{code}: no events");
+    assert_eq!(h.quarantined().await, 1, "{code}: body kept for inspection");
+    let kept = h.query_strings("SELECT code FROM quarantine").await;
     assert_eq!(kept, vec![code]);
 }
 
@@ -220,7 +220,7 @@ async fn quarantine_keeps_one_copy_of_a_resent_body() {
     for _ in 0..3 {
         assert_eq!(h.post_signed(b"nope").await.status, 400);
     }
-    assert_eq!(h.env.quarantined(), 1);
+    assert_eq!(h.quarantined().await, 1);
 }
 
 #[tokio::test]
@@ -230,7 +230,7 @@ async fn body_over_the_cap_is_413_with_content_length() {
     assert!(body.len() > 1000);
     let a = h.post_signed(&body).await;
     assert_eq!((a.status, a.error()), (413, "body_too_large"));
-    assert_eq!((h.env.events(), h.env.quarantined()), (0, 0));
+    assert_eq!((h.events().await, h.quarantined().await), (0, 0));
 }
 
 #[tokio::test]
@@ -248,7 +248,7 @@ async fn chunked_body_over_the_cap_is_413_without_content_length() {
     assert!(req.headers().get("content-length").is_none());
     let a = h.call(req).await;
     assert_eq!((a.status, a.error()), (413, "body_too_large"));
-    assert_eq!((h.env.events(), h.env.quarantined()), (0, 0));
+    assert_eq!((h.events().await, h.quarantined().await), (0, 0));
 }
 
 #[tokio::test]
@@ -263,7 +263,7 @@ async fn unknown_path_is_404_and_get_is_405() {
         .await;
     assert_eq!((a.status, a.error()), (405, "method_not_allowed"));
     assert_eq!(a.headers.get("allow").unwrap(), "POST");
-    assert_eq!(h.env.events(), 0);
+    assert_eq!(h.events().await, 0);
 }
 
 #[tokio::test]
@@ -277,8 +277,8 @@ async fn element_without_type_is_rejected_while_the_rest_are_accepted() {
         serde_json::json!({"accepted":2,"duplicates":0,"rejected":1})
     );
     assert_eq!(
-        h.env
-            .query_strings("SELECT state || ':' || coalesce(reason,'') FROM events ORDER BY id"),
+        h.query_strings("SELECT state || ':' || coalesce(reason,'') FROM events ORDER BY id")
+            .await,
         vec!["pending:", "rejected:missing `type`", "pending:"]
     );
 }
@@ -301,8 +301,8 @@ async fn unreadable_elements_are_rejected_with_their_reason() {
         serde_json::json!({"accepted":1,"duplicates":0,"rejected":5})
     );
     let reasons = h
-        .env
-        .query_strings("SELECT reason FROM events WHERE state='rejected' ORDER BY id");
+        .query_strings("SELECT reason FROM events WHERE state='rejected' ORDER BY id")
+        .await;
     assert_eq!(reasons[0], "nested deeper than 64 levels");
     assert_eq!(reasons[1], "lone surrogate \\ud800 in a string");
     assert!(
@@ -324,7 +324,7 @@ async fn the_same_batch_twice_is_stored_once() {
         a.json,
         serde_json::json!({"accepted":0,"duplicates":3,"rejected":0})
     );
-    assert_eq!(h.env.events(), 3);
+    assert_eq!(h.events().await, 3);
 }
 
 #[tokio::test]
@@ -342,7 +342,7 @@ async fn the_same_batch_twenty_times_at_once_is_stored_once() {
         .sum();
     assert!(answers.iter().all(|a| a.status == 200));
     assert_eq!((accepted, dups), (5, 95));
-    assert_eq!(h.env.events(), 5);
+    assert_eq!(h.events().await, 5);
 }
 
 #[tokio::test]
@@ -365,7 +365,7 @@ async fn five_thousand_events_under_the_cap_are_all_accepted() {
         a.json,
         serde_json::json!({"accepted":5000,"duplicates":0,"rejected":0})
     );
-    assert_eq!(h.env.events(), 5000);
+    assert_eq!(h.events().await, 5000);
 }
 
 #[tokio::test]
@@ -380,7 +380,7 @@ async fn dedup_fields_make_cosmetic_resends_duplicates() {
     assert_eq!(a.json["duplicates"], 1, "{:?}", a.json);
     let a = h.post_signed(br#"[{"type":"a","id":"S2"}]"#).await;
     assert_eq!(a.json["accepted"], 1);
-    assert_eq!(h.env.events(), 2);
+    assert_eq!(h.events().await, 2);
 }
 
 #[tokio::test]
@@ -393,7 +393,7 @@ async fn a_balanced_but_absurdly_deep_element_is_rejected_not_parsed() {
         serde_json::json!({"accepted":0,"duplicates":0,"rejected":1})
     );
     assert_eq!(
-        h.env.query_strings("SELECT reason FROM events"),
+        h.query_strings("SELECT reason FROM events").await,
         vec!["nested deeper than 64 levels"]
     );
 }

@@ -8,6 +8,7 @@ mod config;
 mod delivery;
 mod email;
 mod ingress;
+mod journal_log;
 mod rules;
 mod server;
 mod sources;

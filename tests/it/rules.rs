@@ -409,11 +409,7 @@ fn a_burst_of_a_hundred_saves_ends_on_the_last_one() {
 async fn wait_evaluated(db: &Path, n: usize) {
     let started = Instant::now();
     loop {
-        let done = crate::support::rows(
-            db,
-            "SELECT CAST(event_id AS TEXT) FROM evaluations",
-        )
-        .len();
+        let done = crate::support::rows(db, "SELECT CAST(event_id AS TEXT) FROM evaluations").len();
         if done >= n {
             return;
         }
@@ -483,17 +479,17 @@ async fn journaled_events_are_evaluated_into_the_outbox_once() {
             r#"helpdesk ticket {"key":"k","title":"x"}"#,
         ]
     );
-    let runs = crate::support::rows(&db, "SELECT rule_runs FROM events LEFT JOIN evaluations ON event_id = id WHERE type = 'bad'");
+    let runs = crate::support::rows(
+        &db,
+        "SELECT rule_runs FROM events LEFT JOIN evaluations ON event_id = id WHERE type = 'bad'",
+    );
     assert!(
         runs[0].contains(r#""error":"bad.rhai:1:18: broken on purpose""#),
         "{runs:?}"
     );
     let version = running.rules.current().version.to_string();
     assert_eq!(
-        crate::support::rows(
-            &db,
-            "SELECT DISTINCT ruleset_version FROM evaluations"
-        ),
+        crate::support::rows(&db, "SELECT DISTINCT ruleset_version FROM evaluations"),
         vec![version]
     );
     running.stop().await;
@@ -535,7 +531,10 @@ async fn deleting_every_rule_makes_events_no_rule_and_loses_nothing() {
     wait_evaluated(&db, 1).await;
     running.stop().await;
     assert_eq!(
-        crate::support::rows(&db, "SELECT outcome FROM events LEFT JOIN evaluations ON event_id = id"),
+        crate::support::rows(
+            &db,
+            "SELECT outcome FROM events LEFT JOIN evaluations ON event_id = id"
+        ),
         vec!["no_rule"]
     );
     assert_eq!(crate::support::rows(&db, "SELECT id FROM actions").len(), 0);

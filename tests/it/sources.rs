@@ -54,7 +54,7 @@ async fn standard_webhooks_accepts_a_signed_message_and_dedups_by_id() {
     let a = h.call(sw_request("msg_1", now() + 1, SW_BODY)).await;
     assert_eq!(a.json["duplicates"], 1, "{:?}", a.json);
     assert_eq!(
-        h.env.query_strings("SELECT type FROM events"),
+        h.query_strings("SELECT type FROM events").await,
         vec!["invoice.paid"]
     );
 }
@@ -66,7 +66,7 @@ async fn standard_webhooks_refuses_a_timestamp_outside_five_minutes() {
         let a = h.call(sw_request("msg_old", ts, SW_BODY)).await;
         assert_eq!((a.status, a.error()), (401, "stale_timestamp"));
     }
-    assert_eq!(h.env.events(), 0);
+    assert_eq!(h.events().await, 0);
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn standard_webhooks_refuses_a_tampered_body_and_missing_headers() {
     req.headers_mut().remove("webhook-id");
     let a = h.call(req).await;
     assert_eq!((a.status, a.error()), (401, "missing_header"));
-    assert_eq!(h.env.events(), 0);
+    assert_eq!(h.events().await, 0);
 }
 
 const GH_SOURCE: &str = "  github:\n    path: /hooks/github\n    verify: github\n    keys: [ { label: current, secret: \"It's a Secret to Everybody\" } ]\n";
@@ -105,7 +105,7 @@ async fn github_uses_the_event_header_as_type_and_delivery_as_dedup_key() {
     assert_eq!(h.call(req("d-1")).await.json["duplicates"], 1);
     assert_eq!(h.call(req("d-2")).await.json["accepted"], 1);
     assert_eq!(
-        h.env.query_strings("SELECT type FROM events"),
+        h.query_strings("SELECT type FROM events").await,
         vec!["issues", "issues"]
     );
     let bad = Request::post("/hooks/github")
@@ -164,8 +164,8 @@ async fn verify_none_accepts_unsigned_requests_on_loopback() {
         .await;
     assert_eq!(a.status, 200);
     assert_eq!(
-        h.env
-            .query_strings("SELECT coalesce(key_label,'-') FROM events"),
+        h.query_strings("SELECT coalesce(key_label,'-') FROM events")
+            .await,
         vec!["-"]
     );
 }

@@ -56,7 +56,8 @@ fn db_events(db: &Path) -> i64 {
 
 #[tokio::test]
 async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
-    let disk = SmallDisk::mount("4m");
+    // Room for the log's preallocated segment and a small database.
+    let disk = SmallDisk::mount("40m");
     let mut env = support::env();
     let db = disk.mnt.join("journal.db");
     env.config.store = switchyard::config::StoreUrl::Sqlite(db.clone());
@@ -70,16 +71,34 @@ async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
             .body(body)
             .send()
     };
+    let settled = || running.store.settle(std::time::Duration::from_secs(15));
     assert_eq!(send(batch(2, "before", 10)).await.unwrap().status(), 200);
+    assert!(settled().await);
     assert_eq!(db_events(&db), 2);
 
     let filler = disk.fill();
-    let big = batch(400, "during", 900); // ~400 KB: needs new WAL pages
-    let resp = send(big.clone()).await.unwrap();
-    assert_eq!(resp.status(), 503);
-    assert_eq!(resp.headers()["retry-after"], "5");
-    let json: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(json["error"], "store_unavailable");
+    // The log's segment was allocated before the disk filled, so a batch
+    // may still be made durable there and answered 200; indexing it into
+    // the database (~400 KB of new pages) fails, and from then on every
+    // batch is refused until the index can be written again.
+    let mut acknowledged = 0;
+    let mut refused = None;
+    for i in 0..20 {
+        let body = batch(400, &format!("during-{i}"), 900);
+        let resp = send(body.clone()).await.unwrap();
+        match resp.status().as_u16() {
+            200 => acknowledged += 1,
+            503 => {
+                assert_eq!(resp.headers()["retry-after"], "5");
+                let json: serde_json::Value = resp.json().await.unwrap();
+                assert_eq!(json["error"], "store_unavailable");
+                refused = Some(body);
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let refused = refused.expect("a full disk must lead to 503");
     let ready = reqwest::get(format!("http://{}/readyz", running.admin_addr.unwrap()))
         .await
         .unwrap();
@@ -87,21 +106,28 @@ async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
     assert_eq!(
         db_events(&db),
         2,
-        "no part of the failed batch may be stored"
+        "nothing written to the full disk's database"
     );
 
     std::fs::remove_file(filler).unwrap();
-    let resp = send(big).await.unwrap();
-    assert_eq!(resp.status(), 200, "recovers once space is back");
-    let json: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(
-        json,
-        serde_json::json!({"accepted":400,"duplicates":0,"rejected":0})
-    );
+    // The index retries the acknowledged events on its own.
+    support::wait_until("the store to recover", || running.store.healthy()).await;
     let ready = reqwest::get(format!("http://{}/readyz", running.admin_addr.unwrap()))
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+    let resp = send(refused).await.unwrap();
+    assert_eq!(resp.status(), 200, "recovers once space is back");
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"accepted":400,"duplicates":0,"rejected":0}),
+        "no part of the refused batch was kept"
+    );
     running.stop().await;
-    assert_eq!(db_events(&db), 402);
+    assert_eq!(
+        db_events(&db),
+        2 + 400 * (acknowledged + 1),
+        "every acknowledged event is in the journal"
+    );
 }

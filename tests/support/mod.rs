@@ -130,6 +130,30 @@ impl Answer {
 }
 
 impl Harness {
+    /// Waits until every acknowledged event is indexed in the database file.
+    pub async fn settle(&self) {
+        assert!(
+            self.store.settle(std::time::Duration::from_secs(15)).await,
+            "the journal index did not catch up with the log"
+        );
+    }
+
+    /// Rows in `events` (all states), once the index caught up.
+    pub async fn events(&self) -> i64 {
+        self.settle().await;
+        self.env.events()
+    }
+
+    pub async fn quarantined(&self) -> i64 {
+        self.settle().await;
+        self.env.quarantined()
+    }
+
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        self.settle().await;
+        self.env.query_strings(sql)
+    }
+
     pub async fn call(&self, req: Request<Body>) -> Answer {
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status().as_u16();

@@ -1,0 +1,686 @@
+//! The ingest log: where an authentic event becomes durable before the
+//! ingress answers 200.
+//!
+//! One thread owns the log. It takes every ingest waiting in its channel,
+//! checks each event against the dedup index, gives the new ones their
+//! journal ids, writes the whole group as records with one `pwrite` into a
+//! preallocated, zero-filled segment file and makes it durable with one
+//! `fdatasync`. Overwriting blocks that already exist needs no filesystem
+//! metadata, so that sync is a fraction of an appending one. Then it answers
+//! every waiter and hands the group to the SQLite writer, which indexes it
+//! into `events` (in larger transactions, off the request path) and
+//! publishes the ids as durable for the evaluation loop.
+//!
+//! A record is `magic, segment number, payload length, crc32, payload`; a
+//! recycled segment's stale records carry an older number, so a scan stops at
+//! the first record that is torn, stale or zero. SQLite stores, in the same
+//! transaction as the events, how far into the log it has indexed; at start
+//! the log is replayed into SQLite from there, so a crash between the 200
+//! and the index loses nothing. Segments wholly behind that point are reused
+//! or deleted.
+
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::dedup::{DedupIndex, Pending};
+use super::{IngestBatch, StoreError};
+use crate::domain::{EventVerdict, IngestReport, now_millis};
+
+const MAGIC: u32 = 0x5359_4c31;
+const HEADER: usize = 4 + 8 + 4 + 4;
+/// Size of a segment file, preallocated and zero-filled.
+pub(super) const SEGMENT_SIZE: u64 = 16 << 20;
+/// Upper bound on the request bytes one group writes.
+const MAX_GROUP_BYTES: usize = 8 << 20;
+/// Expired dedup keys are forgotten at most this often.
+const PRUNE_EVERY_MS: i64 = 60_000;
+
+/// A place in the log: everything before it has been indexed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogPos {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+/// One request's new events, with their journal ids.
+#[derive(Debug, Clone)]
+pub struct LoggedBatch {
+    pub source: Arc<str>,
+    pub key_label: Option<Arc<str>>,
+    pub received_at: i64,
+    pub dedup_until: i64,
+    pub events: Vec<LoggedEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggedEvent {
+    pub id: i64,
+    pub digest: [u8; 32],
+    pub verdict: EventVerdict,
+    /// The event's exact bytes.
+    pub bytes: Bytes,
+}
+
+/// What the store's threads share about its health and progress.
+#[derive(Default)]
+pub struct Health {
+    /// The last log write and sync succeeded.
+    pub log_ok: AtomicBool,
+    /// The last SQLite commit and sync succeeded.
+    pub index_ok: AtomicBool,
+    /// Every segment numbered below this is indexed and synced in SQLite.
+    pub indexed_segment: AtomicU64,
+    /// The highest id the log has made durable.
+    pub logged: AtomicI64,
+}
+
+impl Health {
+    pub fn new() -> Health {
+        Health {
+            log_ok: AtomicBool::new(true),
+            index_ok: AtomicBool::new(true),
+            ..Health::default()
+        }
+    }
+}
+
+pub(super) enum LogJob {
+    Ingest(
+        IngestBatch,
+        oneshot::Sender<Result<IngestReport, StoreError>>,
+    ),
+    Close,
+}
+
+/// The log's directory beside the database: `<db>-log/`.
+pub(super) fn dir_for(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-log");
+    PathBuf::from(p)
+}
+
+fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:016}.seg"))
+}
+
+/// Segment numbers present in `dir`, ascending.
+fn segments_in(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if let Some(n) = name
+            .to_str()
+            .and_then(|s| s.strip_suffix(".seg"))
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+// ---- records ----
+
+fn put_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            buf.extend_from_slice(s.as_bytes());
+        }
+        None => buf.extend_from_slice(&u32::MAX.to_le_bytes()),
+    }
+}
+
+/// Appends `batch` as one record of segment `segment` to `buf`.
+fn encode(buf: &mut Vec<u8>, segment: u64, batch: &LoggedBatch) {
+    let start = buf.len();
+    buf.extend_from_slice(&MAGIC.to_le_bytes());
+    buf.extend_from_slice(&segment.to_le_bytes());
+    buf.extend_from_slice(&[0; 8]); // length and crc, filled below
+    put_str(buf, Some(&batch.source));
+    put_str(buf, batch.key_label.as_deref());
+    buf.extend_from_slice(&batch.received_at.to_le_bytes());
+    buf.extend_from_slice(&batch.dedup_until.to_le_bytes());
+    buf.extend_from_slice(&(batch.events.len() as u32).to_le_bytes());
+    for ev in &batch.events {
+        buf.extend_from_slice(&ev.id.to_le_bytes());
+        buf.extend_from_slice(&ev.digest);
+        match &ev.verdict {
+            EventVerdict::Valid { event_type } => {
+                buf.push(0);
+                put_str(buf, Some(event_type));
+            }
+            EventVerdict::Rejected { reason } => {
+                buf.push(1);
+                put_str(buf, Some(reason));
+            }
+        }
+        buf.extend_from_slice(&(ev.bytes.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&ev.bytes);
+    }
+    let len = (buf.len() - start - HEADER) as u32;
+    buf[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&buf[start..start + 16]);
+    crc.update(&buf[start + HEADER..]);
+    let crc = crc.finalize();
+    buf[start + 16..start + 20].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Reads little-endian fields off a record payload.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn string(&mut self) -> Option<Option<String>> {
+        let n = self.u32()?;
+        if n == u32::MAX {
+            return Some(None);
+        }
+        let b = self.take(n as usize)?;
+        Some(Some(String::from_utf8(b.to_vec()).ok()?))
+    }
+}
+
+fn decode(payload: &[u8]) -> Option<LoggedBatch> {
+    let mut c = Cursor(payload);
+    let source: Arc<str> = c.string()??.into();
+    let key_label = c.string()?.map(Arc::from);
+    let received_at = c.i64()?;
+    let dedup_until = c.i64()?;
+    let n = c.u32()?;
+    let mut events = Vec::with_capacity(n.min(100_000) as usize);
+    for _ in 0..n {
+        let id = c.i64()?;
+        let digest: [u8; 32] = c.take(32)?.try_into().ok()?;
+        let kind = c.take(1)?[0];
+        let text = c.string()??;
+        let verdict = match kind {
+            0 => EventVerdict::Valid { event_type: text },
+            1 => EventVerdict::Rejected { reason: text },
+            _ => return None,
+        };
+        let len = c.u32()? as usize;
+        let bytes = Bytes::copy_from_slice(c.take(len)?);
+        events.push(LoggedEvent {
+            id,
+            digest,
+            verdict,
+            bytes,
+        });
+    }
+    Some(LoggedBatch {
+        source,
+        key_label,
+        received_at,
+        dedup_until,
+        events,
+    })
+}
+
+/// The whole records of segment `n` from `offset` on, and where they end.
+fn scan(dir: &Path, n: u64, offset: u64) -> std::io::Result<(Vec<LoggedBatch>, u64)> {
+    let mut data = Vec::new();
+    File::open(segment_path(dir, n))?.read_to_end(&mut data)?;
+    let mut at = offset as usize;
+    let mut out = Vec::new();
+    while at + HEADER <= data.len() {
+        let h = &data[at..at + HEADER];
+        let magic = u32::from_le_bytes(h[0..4].try_into().unwrap_or_default());
+        let seg = u64::from_le_bytes(h[4..12].try_into().unwrap_or_default());
+        let len = u32::from_le_bytes(h[12..16].try_into().unwrap_or_default()) as usize;
+        let crc = u32::from_le_bytes(h[16..20].try_into().unwrap_or_default());
+        if magic != MAGIC || seg != n || at + HEADER + len > data.len() {
+            break;
+        }
+        let payload = &data[at + HEADER..at + HEADER + len];
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&h[0..16]);
+        hasher.update(payload);
+        if hasher.finalize() != crc {
+            break;
+        }
+        let Some(batch) = decode(payload) else { break };
+        out.push(batch);
+        at += HEADER + len;
+    }
+    Ok((out, at as u64))
+}
+
+/// Every record at or after `from`, segment by segment, with the position
+/// after the last one. Used at start, before anything is written.
+pub(super) fn replay(dir: &Path, from: LogPos) -> std::io::Result<Vec<(Vec<LoggedBatch>, LogPos)>> {
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    for n in segments_in(dir)? {
+        if n < from.segment {
+            continue;
+        }
+        let start = if n == from.segment { from.offset } else { 0 };
+        let (batches, end) = scan(dir, n, start)?;
+        out.push((
+            batches,
+            LogPos {
+                segment: n,
+                offset: end,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+// ---- the writer ----
+
+/// The segment being written.
+struct Segment {
+    file: File,
+    number: u64,
+    offset: u64,
+    size: u64,
+    /// After a failed write: bytes up to here may hold records nobody was
+    /// told about, and are overwritten (with the next group or zeros)
+    /// before anything after them is made durable.
+    dirty_to: u64,
+}
+
+struct Log {
+    dir: PathBuf,
+    current: Option<Segment>,
+    next_number: u64,
+    health: Arc<Health>,
+}
+
+impl Log {
+    /// A fresh, zero-filled segment of at least `min` bytes: a wholly
+    /// indexed old segment renamed (its stale records carry an older
+    /// number), or a new file.
+    fn open_segment(&mut self, min: u64) -> std::io::Result<Segment> {
+        let number = self.next_number;
+        let path = segment_path(&self.dir, number);
+        let indexed = self.health.indexed_segment.load(Ordering::Acquire);
+        let current = self.current.as_ref().map(|s| s.number);
+        let retired: Vec<u64> = segments_in(&self.dir)?
+            .into_iter()
+            .filter(|&n| n < indexed && Some(n) != current)
+            .collect();
+        let mut reused = false;
+        if let Some((&first, rest)) = retired.split_first() {
+            let old = segment_path(&self.dir, first);
+            if std::fs::metadata(&old)?.len() >= min {
+                std::fs::rename(&old, &path)?;
+                reused = true;
+            }
+            // Keep one spare for the next roll; the rest is garbage.
+            for &n in rest.iter().skip(1) {
+                std::fs::remove_file(segment_path(&self.dir, n))?;
+            }
+        }
+        let size = min.max(SEGMENT_SIZE);
+        if !reused {
+            let mut f = File::create(&path)?;
+            let zeros = vec![0u8; 1 << 20];
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                f.write_all(&zeros[..n])?;
+                left -= n as u64;
+            }
+            f.sync_all()?;
+        }
+        // The name must be durable before records in the file are acknowledged.
+        sync_dir(&self.dir)?;
+        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+        let size = file.metadata()?.len();
+        self.next_number += 1;
+        Ok(Segment {
+            file,
+            number,
+            offset: 0,
+            size,
+            dirty_to: 0,
+        })
+    }
+
+    /// Writes `records` (encoded for segment `number`) durably; returns the
+    /// position after them. On error nothing may be acknowledged.
+    fn append(&mut self, buf: &mut Vec<u8>, number: u64) -> std::io::Result<LogPos> {
+        let seg = self
+            .current
+            .as_mut()
+            .filter(|s| s.number == number)
+            .ok_or_else(|| std::io::Error::other("internal: records for another segment"))?;
+        let end = seg.offset + buf.len() as u64;
+        if seg.dirty_to > end {
+            buf.resize(buf.len() + (seg.dirty_to - end) as usize, 0);
+        }
+        let result = seg
+            .file
+            .write_all_at(buf, seg.offset)
+            .and_then(|()| seg.file.sync_data());
+        match result {
+            Ok(()) => {
+                seg.offset = end;
+                seg.dirty_to = 0;
+                Ok(LogPos {
+                    segment: seg.number,
+                    offset: end,
+                })
+            }
+            Err(e) => {
+                seg.dirty_to = seg.dirty_to.max(seg.offset + buf.len() as u64);
+                Err(e)
+            }
+        }
+    }
+
+    /// The segment the next `bytes` of records go to, rolling when the
+    /// current one has no room.
+    fn room_for(&mut self, bytes: u64) -> std::io::Result<u64> {
+        if let Some(s) = &self.current
+            && s.offset + bytes <= s.size
+        {
+            return Ok(s.number);
+        }
+        let seg = self.open_segment(bytes)?;
+        let n = seg.number;
+        self.current = Some(seg);
+        Ok(n)
+    }
+}
+
+/// What the log writer starts from.
+pub(super) struct Start {
+    pub dir: PathBuf,
+    pub next_segment: u64,
+    pub next_id: i64,
+    pub index: DedupIndex,
+}
+
+/// Starts the log writer. Logged groups go to `index_tx` for the SQLite
+/// writer.
+pub(super) fn spawn(
+    start: Start,
+    mut rx: mpsc::Receiver<LogJob>,
+    index_tx: mpsc::Sender<super::Job>,
+    health: Arc<Health>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let mut log = Log {
+        dir: start.dir,
+        current: None,
+        next_number: start.next_segment,
+        health: health.clone(),
+    };
+    // The first segment is ready before the first request.
+    log.room_for(0)?;
+    let mut index = start.index;
+    let mut next_id = start.next_id;
+    std::thread::Builder::new()
+        .name("switchyard-log".into())
+        .spawn(move || {
+            let mut last_prune = now_millis();
+            let mut buf = Vec::with_capacity(1 << 20);
+            while let Some(first) = rx.blocking_recv() {
+                let mut jobs = Vec::new();
+                let mut closing = false;
+                let mut bytes = 0;
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    match job {
+                        LogJob::Close => {
+                            closing = true;
+                            break;
+                        }
+                        LogJob::Ingest(b, tx) => {
+                            bytes += b.body.len();
+                            jobs.push((b, tx));
+                        }
+                    }
+                    if bytes < MAX_GROUP_BYTES {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if !jobs.is_empty() {
+                    next_id = write_group(&mut log, &mut index, &mut buf, jobs, next_id, &index_tx);
+                }
+                let now = now_millis();
+                if now - last_prune > PRUNE_EVERY_MS {
+                    last_prune = now;
+                    index.prune(now);
+                }
+                if closing {
+                    break;
+                }
+            }
+        })
+}
+
+/// Dedups, numbers, writes and syncs one group, answers its waiters and
+/// hands it to the index. Returns the next free id.
+fn write_group(
+    log: &mut Log,
+    index: &mut DedupIndex,
+    buf: &mut Vec<u8>,
+    jobs: Vec<(
+        IngestBatch,
+        oneshot::Sender<Result<IngestReport, StoreError>>,
+    )>,
+    mut next_id: i64,
+    index_tx: &mpsc::Sender<super::Job>,
+) -> i64 {
+    let health = log.health.clone();
+    if !health.index_ok.load(Ordering::Acquire) {
+        // Refuse rather than pile acknowledged events up behind a failing index.
+        for (_, tx) in jobs {
+            let _ = tx.send(Err(StoreError::Write(
+                "the journal index cannot be written; retrying".into(),
+            )));
+        }
+        return next_id;
+    }
+    let first_id = next_id;
+    let now = now_millis();
+    let mut claimed = Pending::default();
+    let mut groups = Vec::with_capacity(jobs.len());
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut size = 0u64;
+    for (b, tx) in jobs {
+        let mut report = IngestReport::default();
+        let mut events = Vec::with_capacity(b.events.len());
+        for ev in b.events {
+            if index.check_and_claim(&mut claimed, &b.source, &ev.digest, now, b.dedup_until) {
+                report.duplicates += 1;
+                continue;
+            }
+            match ev.verdict {
+                EventVerdict::Valid { .. } => report.accepted += 1,
+                EventVerdict::Rejected { .. } => report.rejected += 1,
+            }
+            size += ev.range.len() as u64 + 128;
+            events.push(LoggedEvent {
+                id: next_id,
+                digest: ev.digest.0,
+                verdict: ev.verdict,
+                bytes: b.body.slice(ev.range),
+            });
+            next_id += 1;
+        }
+        answers.push((tx, report));
+        if !events.is_empty() {
+            groups.push(LoggedBatch {
+                source: b.source,
+                key_label: b.key_label,
+                received_at: b.received_at,
+                dedup_until: b.dedup_until,
+                events,
+            });
+        }
+    }
+    let written = if groups.is_empty() {
+        Ok(None)
+    } else {
+        // An estimate first, to pick the segment; then the exact bytes.
+        log.room_for(size + (groups.len() * HEADER) as u64 + 1024)
+            .and_then(|number| {
+                buf.clear();
+                for g in &groups {
+                    encode(buf, number, g);
+                }
+                log.append(buf, number)
+            })
+            .map(Some)
+    };
+    match written {
+        Ok(pos) => {
+            health.log_ok.store(true, Ordering::Release);
+            index.commit(claimed);
+            if let Some(pos) = pos {
+                health.logged.store(next_id - 1, Ordering::Release);
+                // Acknowledged events go to the index; a closed index (at
+                // stop) leaves them in the log for the next start's replay.
+                let _ = index_tx.blocking_send(super::Job::Index(groups, pos));
+            }
+            for (tx, report) in answers {
+                let _ = tx.send(Ok(report));
+            }
+            next_id
+        }
+        Err(e) => {
+            health.log_ok.store(false, Ordering::Release);
+            tracing::error!(error = %e, "writing the ingest log failed; group refused");
+            let err = StoreError::Write(format!("writing the ingest log failed: {e}"));
+            for (tx, _) in answers {
+                let _ = tx.send(Err(err.clone()));
+            }
+            first_id
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(ids: &[i64]) -> LoggedBatch {
+        LoggedBatch {
+            source: "screenmeet".into(),
+            key_label: Some("current".into()),
+            received_at: 7,
+            dedup_until: 9,
+            events: ids
+                .iter()
+                .map(|&id| LoggedEvent {
+                    id,
+                    digest: [id as u8; 32],
+                    verdict: if id % 2 == 0 {
+                        EventVerdict::Valid {
+                            event_type: "session.closed".into(),
+                        }
+                    } else {
+                        EventVerdict::Rejected {
+                            reason: "no type".into(),
+                        }
+                    },
+                    bytes: Bytes::from(format!(r#"{{"n":{id}}}"#)),
+                })
+                .collect(),
+        }
+    }
+
+    fn ids(batches: &[LoggedBatch]) -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|b| b.events.iter().map(|e| e.id))
+            .collect()
+    }
+
+    #[test]
+    fn records_round_trip_and_a_scan_stops_at_torn_or_stale_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = Vec::new();
+        encode(&mut buf, 3, &batch(&[1, 2]));
+        encode(&mut buf, 3, &batch(&[3]));
+        let whole = buf.len();
+        encode(&mut buf, 3, &batch(&[4]));
+        // The last record torn in half, then a stale record of segment 2.
+        buf.truncate(whole + (buf.len() - whole) / 2);
+        encode(&mut buf, 2, &batch(&[5]));
+        buf.resize(buf.len() + 4096, 0);
+        std::fs::write(segment_path(dir.path(), 3), &buf).unwrap();
+
+        let (batches, end) = scan(dir.path(), 3, 0).unwrap();
+        assert_eq!(ids(&batches), vec![1, 2, 3]);
+        assert_eq!(end, whole as u64);
+        let b = &batches[0];
+        assert_eq!(
+            (&*b.source, b.key_label.as_deref()),
+            ("screenmeet", Some("current"))
+        );
+        assert_eq!((b.received_at, b.dedup_until), (7, 9));
+        assert_eq!(&b.events[1].bytes[..], br#"{"n":2}"#);
+        assert!(
+            matches!(&b.events[0].verdict, EventVerdict::Rejected { reason } if reason == "no type")
+        );
+
+        // A flipped bit in a payload ends the scan there.
+        let mut bad = buf.clone();
+        bad[HEADER + 3] ^= 1;
+        std::fs::write(segment_path(dir.path(), 3), &bad).unwrap();
+        assert!(scan(dir.path(), 3, 0).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn replay_starts_at_the_indexed_position_and_crosses_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Vec::new();
+        encode(&mut a, 1, &batch(&[1]));
+        let after_first = a.len() as u64;
+        encode(&mut a, 1, &batch(&[2]));
+        std::fs::write(segment_path(dir.path(), 1), &a).unwrap();
+        let mut b = Vec::new();
+        encode(&mut b, 2, &batch(&[3, 4]));
+        std::fs::write(segment_path(dir.path(), 2), &b).unwrap();
+
+        let got = replay(
+            dir.path(),
+            LogPos {
+                segment: 1,
+                offset: after_first,
+            },
+        )
+        .unwrap();
+        let all: Vec<i64> = got.iter().flat_map(|(b, _)| ids(b)).collect();
+        assert_eq!(all, vec![2, 3, 4]);
+        assert_eq!(
+            got.last().unwrap().1,
+            LogPos {
+                segment: 2,
+                offset: b.len() as u64
+            }
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! The ingest log behind every 200: segments roll and are reused, a
+//! restart replays only what the database index is missing, and the dedup
+//! index survives it.
+
+use std::path::Path;
+
+use switchyard::store::Store;
+
+use crate::support::{self, batch};
+
+fn segments(db: &Path) -> usize {
+    let mut dir = db.as_os_str().to_owned();
+    dir.push("-log");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn segments_roll_are_reused_and_a_restart_replays_nothing_twice() {
+    let env = support::env_with_cap(12 << 20);
+    let h = support::harness_with(env);
+    let db = h.env.db();
+    // Batches of ~10 MiB: each needs a fresh 16 MiB segment.
+    let bodies: Vec<Vec<u8>> = (0..9)
+        .map(|i| batch(10, &format!("big{i}-"), 1 << 20))
+        .collect();
+    for body in &bodies[..8] {
+        let a = h.post_signed(body).await;
+        assert_eq!(a.status, 200, "{:?}", a.json);
+        assert_eq!(a.json["accepted"], 10);
+    }
+    assert_eq!(h.events().await, 80);
+    // The next roll sees every segment indexed: they are renamed for
+    // reuse or deleted, never piled up.
+    assert_eq!(h.post_signed(&bodies[8]).await.json["accepted"], 10);
+    assert!(segments(&db) <= 3, "{} segments left", segments(&db));
+    let ids = h
+        .query_strings("SELECT CAST(id AS TEXT) FROM events ORDER BY id")
+        .await;
+    assert_eq!(ids.len(), 90);
+    assert_eq!(ids.first().map(String::as_str), Some("1"));
+    assert_eq!(ids.last().map(String::as_str), Some("90"));
+
+    let support::Harness { env, store, .. } = h;
+    store.close().await;
+    let h = support::harness_with(env);
+    assert_eq!(h.events().await, 90, "a clean restart replays nothing");
+    let again = h.post_signed(&bodies[7]).await;
+    assert_eq!(again.json["duplicates"], 10, "{:?}", again.json);
+    let more = h.post_signed(&batch(1, "after", 10)).await;
+    assert_eq!(more.json["accepted"], 1);
+    assert_eq!(
+        h.query_strings("SELECT CAST(max(id) AS TEXT) FROM events")
+            .await,
+        vec!["91"]
+    );
+}
+
+#[tokio::test]
+async fn a_log_record_the_index_never_saw_is_replayed_at_open() {
+    let env = support::env();
+    let db = env.db();
+    let h = support::harness_with(env);
+    let a = h.post_signed(&batch(3, "kept", 100)).await;
+    assert_eq!(a.json["accepted"], 3);
+    let support::Harness { env, store, .. } = h;
+    store.close().await;
+    // As if the process died after the log's sync and before the index
+    // committed: the database forgets the events and where the log stood.
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "DELETE FROM events; UPDATE meta SET value = 0 WHERE key IN ('log_segment', 'log_offset');",
+        )
+        .unwrap();
+    }
+    assert_eq!(support::count(&db, "SELECT count(*) FROM events"), 0);
+    let store = Store::open(&env.config.store, env.config.max_dedup_window()).unwrap();
+    assert_eq!(support::count(&db, "SELECT count(*) FROM events"), 3);
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT json_extract(body, '$.id') FROM events ORDER BY id"
+        ),
+        vec!["kept000000", "kept000001", "kept000002"]
+    );
+    store.close().await;
+}
