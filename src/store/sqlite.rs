@@ -50,11 +50,13 @@ const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 /// How often the WAL is folded back into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-/// After indexing a group of nothing but logged events, the writer waits
-/// this long before the next group, so the index commits hundreds of events
-/// at once rather than a handful; the events are already durable in the
-/// log, so only the evaluation loop sees this delay.
+/// After indexing a group of nothing but logged events while they arrive
+/// faster than [`LINGER_FROM_PER_SEC`], the writer waits this long before
+/// the next group, so the index commits hundreds of events at once rather
+/// than a handful. The events are already durable in the log, so only the
+/// evaluation loop sees this delay; light traffic is indexed at once.
 const INDEX_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+const LINGER_FROM_PER_SEC: u128 = 2_000;
 /// How long acknowledged events whose indexing failed wait before a retry.
 const INDEX_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -74,6 +76,7 @@ pub(super) fn spawn_writer(
             let mut closing = false;
             // Acknowledged events whose indexing failed: retried first.
             let mut retry: Vec<Job> = Vec::new();
+            let mut last_group = std::time::Instant::now();
             loop {
                 let mut jobs = std::mem::take(&mut retry);
                 if jobs.is_empty() {
@@ -105,7 +108,10 @@ pub(super) fn spawn_writer(
                         .map(|c| conn.insert(c))
                         .and_then(|c| write(c, &jobs)),
                 };
-                let only_index = jobs.iter().all(|j| matches!(j, Job::Index(..)));
+                // Events per second since the previous group started.
+                let since = std::mem::replace(&mut last_group, std::time::Instant::now()).elapsed();
+                let heavy = events as u128 * 1_000_000 >= LINGER_FROM_PER_SEC * since.as_micros();
+                let linger = heavy && jobs.iter().all(|j| matches!(j, Job::Index(..)));
                 match result {
                     Ok((answers, max_id, indexed)) => {
                         // Answered by the syncer once the WAL is on disk.
@@ -114,7 +120,7 @@ pub(super) fn spawn_writer(
                             max_id,
                             indexed,
                         });
-                        if only_index && !closing {
+                        if linger && !closing {
                             // A batching interval, not a synchronisation.
                             std::thread::sleep(INDEX_LINGER);
                         }
