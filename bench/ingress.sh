@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Ingress benchmark: signed 1-KiB single-event batches against switchyard
-# (durable journal, group commit) and against a bare axum server that only
+# (durable ingest log, group commit) and against a bare axum server that only
 # reads the body (examples/bare_server.rs), alternating in one run on the
 # same machine, ROUNDS times. Prints every round and the median ratio.
 #
 #   bench/ingress.sh [seconds] [connections] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS=${1:-10}
+SECS=${1:-6}
 CONNS=${2:-32}
-ROUNDS=${3:-3}
+ROUNDS=${3:-6}
 cargo build --release --bin switchyard --example loadgen --example bare_server >&2
 BIN=target/release
 WORK=$(mktemp -d -p "${BENCH_DIR:-$PWD/target}")
