@@ -36,6 +36,7 @@ async fn readyz(State(st): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(st): State<AdminState>) -> impl IntoResponse {
+    st.metrics.index_lag.set(st.store.index_lag());
     (
         [(
             header::CONTENT_TYPE,

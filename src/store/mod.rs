@@ -303,6 +303,12 @@ impl Store {
         sqlite::open(&self.path)
     }
 
+    /// Events acknowledged (durable in the ingest log) and not yet indexed
+    /// in the database.
+    pub fn index_lag(&self) -> i64 {
+        (self.health.logged.load(Ordering::Acquire) - self.durable.get()).max(0)
+    }
+
     /// Whether the last log write and the last index write succeeded (readiness).
     pub fn healthy(&self) -> bool {
         self.health.log_ok.load(Ordering::Acquire) && self.health.index_ok.load(Ordering::Acquire)

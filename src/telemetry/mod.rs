@@ -93,6 +93,9 @@ pub struct Metrics {
     pub events: Family<SourceOutcome, Counter>,
     /// `switchyard_journal_commit_seconds`: time from handing a batch to the writer to its durable commit.
     pub commit_seconds: Histogram,
+    /// `switchyard_journal_index_lag_events`: events acknowledged (durable in
+    /// the ingest log) but not yet indexed in the database; set at scrape time.
+    pub index_lag: Gauge,
     /// `switchyard_http_connections{listener}`: open connections per listener.
     pub connections: Family<ListenerLabel, Gauge>,
     /// `switchyard_ingress_in_flight{source}`: requests being read, verified or journaled.
@@ -137,6 +140,12 @@ impl Metrics {
             "journal_commit_seconds",
             "Time for a batch to become durable in the journal",
             commit_seconds.clone(),
+        );
+        let index_lag = Gauge::default();
+        registry.register(
+            "journal_index_lag_events",
+            "Events durable in the ingest log but not yet indexed in the database",
+            index_lag.clone(),
         );
         let connections = Family::<ListenerLabel, Gauge>::default();
         let in_flight = Family::<SourceLabel, Gauge>::default();
@@ -200,6 +209,7 @@ impl Metrics {
             key_matches,
             events,
             commit_seconds,
+            index_lag,
         })
     }
 

@@ -64,6 +64,26 @@ async fn signed_request_over_tcp_is_journaled_and_counted_in_metrics() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+    // Once the index caught up with the log, the lag reads 0.
+    assert!(
+        running
+            .store
+            .settle(std::time::Duration::from_secs(15))
+            .await
+    );
+    let metrics = client
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchyard_journal_index_lag_events 0\n"),
+        "{metrics}"
+    );
+    assert_eq!(env.events(), 50);
     running.stop().await;
     assert_eq!(env.events(), 50);
 }
