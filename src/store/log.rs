@@ -401,10 +401,18 @@ impl Log {
     /// The segment the next `bytes` of records go to, rolling when the
     /// current one has no room.
     fn room_for(&mut self, bytes: u64) -> std::io::Result<u64> {
-        if let Some(s) = &self.current
-            && s.offset + bytes <= s.size
-        {
-            return Ok(s.number);
+        if let Some(s) = &mut self.current {
+            if s.offset + bytes <= s.size {
+                return Ok(s.number);
+            }
+            // Records of a failed group must not outlive the segment: a
+            // replay would read them. Zero them before moving on.
+            if s.dirty_to > s.offset {
+                let zeros = vec![0u8; (s.dirty_to - s.offset) as usize];
+                s.file.write_all_at(&zeros, s.offset)?;
+                s.file.sync_data()?;
+                s.dirty_to = 0;
+            }
         }
         let seg = self.open_segment(bytes)?;
         let n = seg.number;
@@ -520,7 +528,11 @@ fn write_group(
                 EventVerdict::Valid { .. } => report.accepted += 1,
                 EventVerdict::Rejected { .. } => report.rejected += 1,
             }
-            size += ev.range.len() as u64 + 128;
+            let text = match &ev.verdict {
+                EventVerdict::Valid { event_type } => event_type.len(),
+                EventVerdict::Rejected { reason } => reason.len(),
+            };
+            size += (ev.range.len() + text + 64) as u64;
             events.push(LoggedEvent {
                 id: next_id,
                 digest: ev.digest.0,
@@ -543,8 +555,12 @@ fn write_group(
     let written = if groups.is_empty() {
         Ok(None)
     } else {
-        // An estimate first, to pick the segment; then the exact bytes.
-        log.room_for(size + (groups.len() * HEADER) as u64 + 1024)
+        // An upper bound first, to pick the segment; then the exact bytes.
+        let labels: usize = groups
+            .iter()
+            .map(|g| g.source.len() + g.key_label.as_deref().map_or(0, str::len))
+            .sum();
+        log.room_for(size + (groups.len() * (HEADER + 64) + labels) as u64)
             .and_then(|number| {
                 buf.clear();
                 for g in &groups {
