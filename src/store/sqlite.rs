@@ -99,7 +99,12 @@ pub(super) fn spawn_writer(
                             events += job_size(&j);
                             jobs.push(j);
                         }
-                        Err(_) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            // Every handle is gone: finish what is in hand.
+                            closing = true;
+                            break;
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
                     }
                 }
                 let result = match conn.as_mut() {
