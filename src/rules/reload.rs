@@ -81,10 +81,11 @@ impl LiveRules {
         match load_checked(&self.config) {
             Ok(set) => {
                 let version = set.version.clone();
-                self.current.store(Arc::new(set));
+                // Cleared first, so whoever sees the new set sees no stale error.
                 if let Ok(mut e) = self.last_error.lock() {
                     e.clear();
                 }
+                self.current.store(Arc::new(set));
                 self.metrics.rules_reload("ok");
                 self.metrics.rules_version(&version);
                 self.metrics.rule_load_errors.set(0);
