@@ -1,7 +1,7 @@
 //! The ingest log: where an authentic event becomes durable before the
 //! ingress answers 200.
 //!
-//! One thread owns the log. It takes every ingest waiting in its channel,
+//! One task owns the log. It takes every ingest waiting in its channel,
 //! checks each event against the dedup index, gives the new ones their
 //! journal ids, writes the whole group as records with one `pwrite` into a
 //! preallocated, zero-filled segment file and makes it durable with one
@@ -429,14 +429,24 @@ pub(super) struct Start {
     pub index: DedupIndex,
 }
 
-/// Starts the log writer. Logged groups go to `index_tx` for the SQLite
-/// writer.
+/// Starts the log writer as a task on the current Tokio runtime (the
+/// caller must be inside one). Logged groups go to `index_tx` for the
+/// SQLite writer.
+///
+/// The task runs each group's `pwrite` and `fdatasync` inline and holds its
+/// worker thread for the ~0.2 ms they take (p99 ~2 ms here), on purpose:
+/// the request tasks waiting for that sync are then woken onto a local run
+/// queue of their own runtime, where a separate thread has to unpark a
+/// sleeping worker for each group, and on a 2-vCPU virtual machine that
+/// hand-off cost more than the blocked worker (alternating runs: +9.5 %
+/// requests/s on average over 8 pairs). The other workers keep serving
+/// while a sync runs; a stalled disk holds one worker, not the runtime.
 pub(super) fn spawn(
     start: Start,
     mut rx: mpsc::Receiver<LogJob>,
     index_tx: mpsc::Sender<super::Job>,
     health: Arc<Health>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let mut log = Log {
         dir: start.dir,
         current: None,
@@ -447,48 +457,54 @@ pub(super) fn spawn(
     log.room_for(0)?;
     let mut index = start.index;
     let mut next_id = start.next_id;
-    std::thread::Builder::new()
-        .name("switchyard-log".into())
-        .spawn(move || {
-            let mut last_prune = now_millis();
-            let mut buf = Vec::with_capacity(1 << 20);
-            while let Some(first) = rx.blocking_recv() {
-                let mut jobs = Vec::new();
-                let mut closing = false;
-                let mut bytes = 0;
-                let mut next = Some(first);
-                while let Some(job) = next.take() {
-                    match job {
-                        LogJob::Close => {
-                            closing = true;
-                            break;
-                        }
-                        LogJob::Ingest(b, tx) => {
-                            bytes += b.body.len();
-                            jobs.push((b, tx));
-                        }
+    Ok(tokio::spawn(async move {
+        let mut last_prune = now_millis();
+        let mut buf = Vec::with_capacity(1 << 20);
+        while let Some(first) = rx.recv().await {
+            let mut jobs = Vec::new();
+            let mut closing = false;
+            let mut bytes = 0;
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    LogJob::Close => {
+                        closing = true;
+                        break;
                     }
-                    if bytes < MAX_GROUP_BYTES {
-                        next = rx.try_recv().ok();
+                    LogJob::Ingest(b, tx) => {
+                        bytes += b.body.len();
+                        jobs.push((b, tx));
                     }
                 }
-                if !jobs.is_empty() {
-                    next_id = write_group(&mut log, &mut index, &mut buf, jobs, next_id, &index_tx);
-                }
-                let now = now_millis();
-                if now - last_prune > PRUNE_EVERY_MS {
-                    last_prune = now;
-                    index.prune(now);
-                }
-                if closing {
-                    break;
+                if bytes < MAX_GROUP_BYTES {
+                    next = rx.try_recv().ok();
                 }
             }
-        })
+            if !jobs.is_empty() {
+                let (next, logged) = write_group(&mut log, &mut index, &mut buf, jobs, next_id);
+                next_id = next;
+                if let Some(job) = logged {
+                    // Acknowledged events go to the index; a closed index (at
+                    // stop) leaves them in the log for the next start's replay.
+                    let _ = index_tx.send(job).await;
+                }
+            }
+            let now = now_millis();
+            if now - last_prune > PRUNE_EVERY_MS {
+                last_prune = now;
+                index.prune(now);
+            }
+            if closing {
+                break;
+            }
+            // Let the request tasks this group woke run (or be stolen).
+            tokio::task::yield_now().await;
+        }
+    }))
 }
 
-/// Dedups, numbers, writes and syncs one group, answers its waiters and
-/// hands it to the index. Returns the next free id.
+/// Dedups, numbers, writes and syncs one group and answers its waiters.
+/// Returns the next free id and the index job for what it logged.
 fn write_group(
     log: &mut Log,
     index: &mut DedupIndex,
@@ -498,8 +514,7 @@ fn write_group(
         oneshot::Sender<Result<IngestReport, StoreError>>,
     )>,
     mut next_id: i64,
-    index_tx: &mpsc::Sender<super::Job>,
-) -> i64 {
+) -> (i64, Option<super::Job>) {
     let health = log.health.clone();
     if !health.index_ok.load(Ordering::Acquire) {
         // Refuse rather than pile acknowledged events up behind a failing index.
@@ -508,7 +523,7 @@ fn write_group(
                 "the journal index cannot be written; retrying".into(),
             )));
         }
-        return next_id;
+        return (next_id, None);
     }
     let first_id = next_id;
     let now = now_millis();
@@ -574,16 +589,14 @@ fn write_group(
         Ok(pos) => {
             health.log_ok.store(true, Ordering::Release);
             index.commit(claimed);
-            if let Some(pos) = pos {
+            let job = pos.map(|pos| {
                 health.logged.store(next_id - 1, Ordering::Release);
-                // Acknowledged events go to the index; a closed index (at
-                // stop) leaves them in the log for the next start's replay.
-                let _ = index_tx.blocking_send(super::Job::Index(groups, pos));
-            }
+                super::Job::Index(groups, pos)
+            });
             for (tx, report) in answers {
                 let _ = tx.send(Ok(report));
             }
-            next_id
+            (next_id, job)
         }
         Err(e) => {
             health.log_ok.store(false, Ordering::Release);
@@ -592,7 +605,7 @@ fn write_group(
             for (tx, _) in answers {
                 let _ = tx.send(Err(err.clone()));
             }
-            first_id
+            (first_id, None)
         }
     }
 }

@@ -131,12 +131,14 @@ pub struct Store {
     durable: Arc<Durable>,
     planned: Arc<tokio::sync::Notify>,
     health: Arc<log::Health>,
-    writers: Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    log_writer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Store {
     /// Opens (creating if needed) the store, indexes what the ingest log
     /// holds beyond the journal (after a crash), and starts its writers.
+    /// Must be called inside a Tokio runtime (the log writer is a task).
     /// `max_dedup_window` is the longest window of any source: how far back
     /// the dedup index is rebuilt from the journal.
     pub fn open(
@@ -203,7 +205,8 @@ impl Store {
                     durable,
                     planned: Arc::new(tokio::sync::Notify::new()),
                     health,
-                    writers: Arc::new(std::sync::Mutex::new(vec![log_writer, sqlite_writer])),
+                    log_writer: Arc::new(std::sync::Mutex::new(Some(log_writer))),
+                    writer: Arc::new(std::sync::Mutex::new(Some(sqlite_writer))),
                 })
             }
         }
@@ -322,21 +325,19 @@ impl Store {
         let Store {
             log_tx,
             tx,
-            writers,
+            log_writer,
+            writer,
             ..
         } = self;
-        let handles: Vec<_> = writers
-            .lock()
-            .map(|mut w| w.drain(..).collect())
-            .unwrap_or_default();
-        let mut handles = handles.into_iter();
         // The log first: its last groups go to the index before the index closes.
         let _ = log_tx.send(log::LogJob::Close).await;
-        if let Some(h) = handles.next() {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        let task = log_writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(t) = task {
+            let _ = t.await;
         }
         let _ = tx.send(Job::Close).await;
-        for h in handles {
+        let thread = writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = thread {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
     }
