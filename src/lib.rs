@@ -19,12 +19,10 @@
 //! - [`telemetry`]: logs and metric names.
 //! - [`app`] / [`cli`] / [`shutdown`]: wiring, commands and graceful stop.
 //!
-//! [`domain`] holds the nouns every part shares; [`background`] starts the
-//! threads that work behind the request path.
+//! [`domain`] holds the nouns every part shares.
 
 pub mod admin;
 pub mod app;
-pub mod background;
 pub mod cli;
 pub mod config;
 pub mod connectors;

@@ -37,7 +37,7 @@ impl Evaluator {
         let durable = store.durable();
         let stop = Arc::new(AtomicBool::new(false));
         let (d, s) = (durable.clone(), stop.clone());
-        let thread = crate::background::spawn("switchyard-evaluate", move || {
+        let thread = std::thread::Builder::new().name("switchyard-evaluate".into()).spawn(move || {
             let mut state = outbox::load_state(&conn, now_millis()).unwrap_or_default();
             let mut cursor = outbox::cursor(&conn).unwrap_or(0);
             while !s.load(Ordering::Relaxed) {
@@ -61,19 +61,13 @@ impl Evaluator {
                 let set = rules.current();
                 let mut evaluated = Vec::with_capacity(batch.len());
                 for ev in batch {
-                    let (eval, next) =
-                        set.evaluate(&ev.body, &ev.event_type, ev.received_at, state);
+                    let (eval, next) = set.evaluate(&ev.body, &ev.event_type, ev.received_at, state);
                     state = next;
                     evaluated.push((ev, eval));
                 }
-                let last = evaluated
-                    .last()
-                    .map(|(e, _): &(PendingEvent, _)| e.id)
-                    .unwrap_or(cursor);
-                let counts: Vec<(String, &'static str)> = evaluated
-                    .iter()
-                    .map(|(ev, eval)| (ev.event_type.clone(), eval.outcome.as_str()))
-                    .collect();
+                let last = evaluated.last().map(|(e, _): &(PendingEvent, _)| e.id).unwrap_or(cursor);
+                let counts: Vec<(String, &'static str)> =
+                    evaluated.iter().map(|(ev, eval)| (ev.event_type.clone(), eval.outcome.as_str())).collect();
                 let batch = outbox::EvaluatedBatch {
                     evaluated,
                     cursor_to: last,

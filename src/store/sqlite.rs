@@ -69,7 +69,9 @@ pub(super) fn spawn_writer(
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     let checkpointer = Checkpointer::spawn(path.clone())?;
     let syncer = Syncer::spawn(wal_path(&path), health.clone(), durable)?;
-    crate::background::spawn("switchyard-journal", move || {
+    std::thread::Builder::new()
+        .name("switchyard-journal".into())
+        .spawn(move || {
             let mut conn = Some(conn);
             let mut closing = false;
             // Acknowledged events whose indexing failed: retried first.
@@ -189,7 +191,9 @@ impl Syncer {
         durable: Arc<super::Durable>,
     ) -> Result<Syncer, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel::<Committed>();
-        let thread = crate::background::spawn("switchyard-fsync", move || {
+        let thread = std::thread::Builder::new()
+            .name("switchyard-fsync".into())
+            .spawn(move || {
                 while let Ok(first) = rx.recv() {
                     // Everything committed so far rides on this one sync.
                     let mut groups = vec![first];
@@ -303,21 +307,24 @@ impl Checkpointer {
     fn spawn(path: PathBuf) -> Result<Checkpointer, StoreError> {
         let conn = open(&path)?;
         let (stop, rx) = std::sync::mpsc::channel::<()>();
-        let thread = crate::background::spawn("switchyard-checkpoint", move || {
-            // A periodic tick, not a synchronisation: PASSIVE never blocks the writer.
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                rx.recv_timeout(CHECKPOINT_EVERY)
-            {
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::debug!(error = %e, "checkpoint failed; will retry");
+        let thread = std::thread::Builder::new()
+            .name("switchyard-checkpoint".into())
+            .spawn(move || {
+                // A periodic tick, not a synchronisation: PASSIVE never blocks the writer.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::debug!(error = %e, "checkpoint failed; will retry");
+                    }
                 }
-            }
-            let _ = conn.close();
-        })
-        .map_err(|e| StoreError::Open {
-            path: PathBuf::from("<thread>"),
-            reason: e.to_string(),
-        })?;
+                let _ = conn.close();
+            })
+            .map_err(|e| StoreError::Open {
+                path: PathBuf::from("<thread>"),
+                reason: e.to_string(),
+            })?;
         Ok(Checkpointer { stop, thread })
     }
 
