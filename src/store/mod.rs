@@ -133,6 +133,9 @@ pub struct Store {
     health: Arc<log::Health>,
     log_writer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// The SQLite writer, unparked when a job someone waits for is queued,
+    /// so it does not linger for more index work while a claim waits.
+    writer_thread: std::thread::Thread,
 }
 
 impl Store {
@@ -206,6 +209,7 @@ impl Store {
                     planned: Arc::new(tokio::sync::Notify::new()),
                     health,
                     log_writer: Arc::new(std::sync::Mutex::new(Some(log_writer))),
+                    writer_thread: sqlite_writer.thread().clone(),
                     writer: Arc::new(std::sync::Mutex::new(Some(sqlite_writer))),
                 })
             }
@@ -257,6 +261,7 @@ impl Store {
         self.tx
             .blocking_send(Job::Evaluated(batch, tx))
             .map_err(|_| StoreError::Closed)?;
+        self.writer_thread.unpark();
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
@@ -287,6 +292,7 @@ impl Store {
             .send(job(tx))
             .await
             .map_err(|_| StoreError::Closed)?;
+        self.writer_thread.unpark();
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -51,10 +51,11 @@ const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 /// How often the WAL is folded back into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// After indexing a group of nothing but logged events while they arrive
-/// faster than [`LINGER_FROM_PER_SEC`], the writer waits this long before
-/// the next group, so the index commits hundreds of events at once rather
-/// than a handful. The events are already durable in the log, so only the
-/// evaluation loop sees this delay; light traffic is indexed at once.
+/// faster than [`LINGER_FROM_PER_SEC`], the writer waits up to this long
+/// before the next group, so the index commits hundreds of events at once
+/// rather than a handful. The events are already durable in the log, so
+/// only the evaluation loop sees this delay; light traffic is indexed at
+/// once, and a job that someone waits for ends the wait.
 const INDEX_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 const LINGER_FROM_PER_SEC: u128 = 2_000;
 /// How long acknowledged events whose indexing failed wait before a retry.
@@ -126,8 +127,10 @@ pub(super) fn spawn_writer(
                             indexed,
                         });
                         if linger && !closing {
-                            // A batching interval, not a synchronisation.
-                            std::thread::sleep(INDEX_LINGER);
+                            // A batching interval, not a synchronisation; a
+                            // job someone waits for (a claim, an evaluation)
+                            // unparks the writer at once (`Store::ask`).
+                            std::thread::park_timeout(INDEX_LINGER);
                         }
                     }
                     Err(e) => {
