@@ -133,8 +133,8 @@ pub struct Store {
     health: Arc<log::Health>,
     log_writer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
-    /// The SQLite writer, unparked when a job someone waits for is queued,
-    /// so it does not linger for more index work while a claim waits.
+    /// The SQLite writer, unparked when a delivery or quarantine job is
+    /// queued, so it does not linger for more index work while one waits.
     writer_thread: std::thread::Thread,
 }
 
@@ -261,7 +261,8 @@ impl Store {
         self.tx
             .blocking_send(Job::Evaluated(batch, tx))
             .map_err(|_| StoreError::Closed)?;
-        self.writer_thread.unpark();
+        // No unpark: an evaluation rides with the next index group, or the
+        // linger would end after every group and the index lose its batching.
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 

@@ -55,7 +55,7 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 /// before the next group, so the index commits hundreds of events at once
 /// rather than a handful. The events are already durable in the log, so
 /// only the evaluation loop sees this delay; light traffic is indexed at
-/// once, and a job that someone waits for ends the wait.
+/// once, and a delivery claim or completion ends the wait.
 const INDEX_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 const LINGER_FROM_PER_SEC: u128 = 2_000;
 /// How long acknowledged events whose indexing failed wait before a retry.
@@ -128,8 +128,8 @@ pub(super) fn spawn_writer(
                         });
                         if linger && !closing {
                             // A batching interval, not a synchronisation; a
-                            // job someone waits for (a claim, an evaluation)
-                            // unparks the writer at once (`Store::ask`).
+                            // delivery or quarantine job unparks the writer
+                            // at once (`Store::ask`).
                             std::thread::park_timeout(INDEX_LINGER);
                         }
                     }
