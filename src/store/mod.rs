@@ -122,6 +122,19 @@ impl Durable {
     }
 }
 
+/// Sends a job carrying its answer channel to a writer, runs `sent` (to
+/// wake the writer), and waits for the answer.
+async fn request<J, T>(
+    writer: &mpsc::Sender<J>,
+    job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> J,
+    sent: impl FnOnce(),
+) -> Result<T, StoreError> {
+    let (tx, rx) = oneshot::channel();
+    writer.send(job(tx)).await.map_err(|_| StoreError::Closed)?;
+    sent();
+    rx.await.map_err(|_| StoreError::Closed)?
+}
+
 /// A cheap, cloneable handle to the journal's writers.
 #[derive(Clone)]
 pub struct Store {
@@ -218,12 +231,7 @@ impl Store {
 
     /// Journals a batch; returns only after it is durable.
     pub async fn ingest(&self, batch: IngestBatch) -> Result<IngestReport, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.log_tx
-            .send(log::LogJob::Ingest(batch, tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        request(&self.log_tx, |tx| log::LogJob::Ingest(batch, tx), || {}).await
     }
 
     /// Waits until every event acknowledged so far is indexed in SQLite
@@ -231,21 +239,9 @@ impl Store {
     pub async fn settle(&self, timeout: std::time::Duration) -> bool {
         let target = self.health.logged.load(Ordering::Acquire);
         let durable = self.durable.clone();
-        tokio::task::spawn_blocking(move || {
-            let deadline = std::time::Instant::now() + timeout;
-            loop {
-                let now = std::time::Instant::now();
-                if durable.get() >= target {
-                    return true;
-                }
-                if now >= deadline {
-                    return false;
-                }
-                durable.wait_beyond(target - 1, deadline - now);
-            }
-        })
-        .await
-        .unwrap_or(false)
+        tokio::task::spawn_blocking(move || durable.wait_beyond(target - 1, timeout) >= target)
+            .await
+            .unwrap_or(false)
     }
 
     /// Keeps an unreadable authentic body for inspection; durable on return.
@@ -288,13 +284,7 @@ impl Store {
         &self,
         job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(job(tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        self.writer_thread.unpark();
-        rx.await.map_err(|_| StoreError::Closed)?
+        request(&self.tx, job, || self.writer_thread.unpark()).await
     }
 
     /// Signalled when evaluations planned new actions, so the dispatcher
