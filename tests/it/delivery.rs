@@ -312,18 +312,15 @@ fn bot_project(api_url: &str) -> (tempfile::TempDir, switchyard::config::Config)
 }
 
 async fn wait_states(db: &Path, want: &[&str]) {
-    let started = Instant::now();
-    loop {
+    crate::support::wait_for(|| {
         let got = rows(db, "SELECT state FROM actions ORDER BY created_at, id");
         if got == want {
-            return;
+            Ok(())
+        } else {
+            Err(format!("states {got:?}, wanted {want:?}"))
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "states {got:?}, wanted {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -407,18 +407,15 @@ fn a_burst_of_a_hundred_saves_ends_on_the_last_one() {
 // ---- evaluation from the journal ----
 
 async fn wait_evaluated(db: &Path, n: usize) {
-    let started = Instant::now();
-    loop {
+    crate::support::wait_for(|| {
         let done = crate::support::rows(db, "SELECT CAST(event_id AS TEXT) FROM evaluations").len();
         if done >= n {
-            return;
+            Ok(())
+        } else {
+            Err(format!("only {done} of {n} events evaluated"))
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "only {done} of {n} events evaluated"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]

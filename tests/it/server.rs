@@ -39,14 +39,7 @@ async fn signed_request_over_tcp_is_journaled_and_counted_in_metrics() {
         serde_json::json!({"accepted":50,"duplicates":0,"rejected":0})
     );
     let admin = running.admin_addr.unwrap();
-    let metrics = client
-        .get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&client, admin).await;
     assert!(
         metrics.contains(
             r#"switchyard_ingress_events_total{source="screenmeet",outcome="accepted"} 50"#
@@ -71,14 +64,7 @@ async fn signed_request_over_tcp_is_journaled_and_counted_in_metrics() {
             .settle(std::time::Duration::from_secs(15))
             .await
     );
-    let metrics = client
-        .get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&client, admin).await;
     assert!(
         metrics.contains("switchyard_journal_index_lag_events 0\n"),
         "{metrics}"
@@ -86,6 +72,18 @@ async fn signed_request_over_tcp_is_journaled_and_counted_in_metrics() {
     assert_eq!(env.events(), 50);
     running.stop().await;
     assert_eq!(env.events(), 50);
+}
+
+/// The admin listener's `/metrics` page.
+async fn metrics_text(client: &reqwest::Client, admin: std::net::SocketAddr) -> String {
+    client
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// A raw request head for the ScreenMeet path with a signature and one framing header.

@@ -219,11 +219,25 @@ pub async fn post_to(addr: std::net::SocketAddr, path: &str, body: &str) -> serd
 
 /// Polls `cond` until it holds; fails the test after 15 s.
 pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    wait_for(|| {
+        if cond() {
+            Ok(())
+        } else {
+            Err(format!("timed out waiting for {what}"))
+        }
+    })
+    .await;
+}
+
+/// Polls `check` until it is `Ok`; after 15 s fails with its last `Err`,
+/// which says what was seen instead.
+pub async fn wait_for(mut check: impl FnMut() -> Result<(), String>) {
     let started = std::time::Instant::now();
-    while !cond() {
+    loop {
+        let Err(seen) = check() else { return };
         assert!(
             started.elapsed() < std::time::Duration::from_secs(15),
-            "timed out waiting for {what}"
+            "{seen}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
