@@ -25,7 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use crate::config::{Config, SourceConfig};
 use crate::domain::KeyLabel;
 use crate::domain::{EventVerdict, IngestReport, now_millis};
-use crate::store::{IngestBatch, Quarantined, Store};
+use crate::store::{Arrival, IngestBatch, Quarantined, Store};
 use crate::telemetry::{InProgress, Metrics, SourceKey, SourceLabel, SourceOutcome, SourceStatus};
 use error::IngressError;
 use verify::{SignatureForm, Unverified, Verifier};
@@ -202,10 +202,12 @@ async fn handle(st: &SourceState, req: Request<Body>) -> Result<IngestReport, In
         }
     };
     let batch = IngestBatch {
-        source: st.name.clone(),
-        key_label: key_label.clone(),
-        received_at,
-        dedup_until: received_at.saturating_add(src.dedup_window.as_millis() as i64),
+        arrival: Arrival {
+            source: st.name.clone(),
+            key_label: key_label.clone(),
+            received_at,
+            dedup_until: received_at.saturating_add(src.dedup_window.as_millis() as i64),
+        },
         body: verified.body().clone(),
         events,
     };

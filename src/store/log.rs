@@ -30,7 +30,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::dedup::{DedupIndex, Pending};
-use super::{IngestBatch, StoreError};
+use super::{Arrival, IngestBatch, StoreError};
 use crate::domain::{EventVerdict, IngestReport, now_millis};
 
 const MAGIC: u32 = 0x5359_4c31;
@@ -52,10 +52,7 @@ pub struct LogPos {
 /// One request's new events, with their journal ids.
 #[derive(Debug, Clone)]
 pub struct LoggedBatch {
-    pub source: Arc<str>,
-    pub key_label: Option<Arc<str>>,
-    pub received_at: i64,
-    pub dedup_until: i64,
+    pub arrival: Arrival,
     pub events: Vec<LoggedEvent>,
 }
 
@@ -149,10 +146,11 @@ fn encode(buf: &mut Vec<u8>, segment: u64, batch: &LoggedBatch) {
     buf.extend_from_slice(&MAGIC.to_le_bytes());
     buf.extend_from_slice(&segment.to_le_bytes());
     buf.extend_from_slice(&[0; 8]); // length and crc, filled below
-    put_str(buf, Some(&batch.source));
-    put_str(buf, batch.key_label.as_deref());
-    buf.extend_from_slice(&batch.received_at.to_le_bytes());
-    buf.extend_from_slice(&batch.dedup_until.to_le_bytes());
+    let a = &batch.arrival;
+    put_str(buf, Some(&a.source));
+    put_str(buf, a.key_label.as_deref());
+    buf.extend_from_slice(&a.received_at.to_le_bytes());
+    buf.extend_from_slice(&a.dedup_until.to_le_bytes());
     buf.extend_from_slice(&(batch.events.len() as u32).to_le_bytes());
     for ev in &batch.events {
         buf.extend_from_slice(&ev.id.to_le_bytes());
@@ -235,10 +233,12 @@ fn decode(payload: &[u8]) -> Option<LoggedBatch> {
         });
     }
     Some(LoggedBatch {
-        source,
-        key_label,
-        received_at,
-        dedup_until,
+        arrival: Arrival {
+            source,
+            key_label,
+            received_at,
+            dedup_until,
+        },
         events,
     })
 }
@@ -535,7 +535,13 @@ fn write_group(
         let mut report = IngestReport::default();
         let mut events = Vec::with_capacity(b.events.len());
         for ev in b.events {
-            if index.check_and_claim(&mut claimed, &b.source, &ev.digest, now, b.dedup_until) {
+            if index.check_and_claim(
+                &mut claimed,
+                &b.arrival.source,
+                &ev.digest,
+                now,
+                b.arrival.dedup_until,
+            ) {
                 report.duplicates += 1;
                 continue;
             }
@@ -559,10 +565,7 @@ fn write_group(
         answers.push((tx, report));
         if !events.is_empty() {
             groups.push(LoggedBatch {
-                source: b.source,
-                key_label: b.key_label,
-                received_at: b.received_at,
-                dedup_until: b.dedup_until,
+                arrival: b.arrival,
                 events,
             });
         }
@@ -573,7 +576,7 @@ fn write_group(
         // An upper bound first, to pick the segment; then the exact bytes.
         let labels: usize = groups
             .iter()
-            .map(|g| g.source.len() + g.key_label.as_deref().map_or(0, str::len))
+            .map(|g| g.arrival.source.len() + g.arrival.key_label.as_deref().map_or(0, str::len))
             .sum();
         log.room_for(size + (groups.len() * (HEADER + 64) + labels) as u64)
             .and_then(|number| {
@@ -616,10 +619,12 @@ mod tests {
 
     fn batch(ids: &[i64]) -> LoggedBatch {
         LoggedBatch {
-            source: "screenmeet".into(),
-            key_label: Some("current".into()),
-            received_at: 7,
-            dedup_until: 9,
+            arrival: Arrival {
+                source: "screenmeet".into(),
+                key_label: Some("current".into()),
+                received_at: 7,
+                dedup_until: 9,
+            },
             events: ids
                 .iter()
                 .map(|&id| LoggedEvent {
@@ -666,10 +671,10 @@ mod tests {
         assert_eq!(end, whole as u64);
         let b = &batches[0];
         assert_eq!(
-            (&*b.source, b.key_label.as_deref()),
+            (&*b.arrival.source, b.arrival.key_label.as_deref()),
             ("screenmeet", Some("current"))
         );
-        assert_eq!((b.received_at, b.dedup_until), (7, 9));
+        assert_eq!((b.arrival.received_at, b.arrival.dedup_until), (7, 9));
         assert_eq!(&b.events[1].bytes[..], br#"{"n":2}"#);
         assert!(
             matches!(&b.events[0].verdict, EventVerdict::Rejected { reason } if reason == "no type")

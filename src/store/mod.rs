@@ -37,13 +37,21 @@ pub enum StoreError {
     Closed,
 }
 
-/// One verified request's events; written all-or-nothing.
+/// Where and when a verified request came from; shared by its events from
+/// the ingress through the log to the index.
 #[derive(Debug, Clone)]
-pub struct IngestBatch {
+pub struct Arrival {
     pub source: Arc<str>,
     pub key_label: Option<Arc<str>>,
     pub received_at: i64,
+    /// A resend before this is a duplicate.
     pub dedup_until: i64,
+}
+
+/// One verified request's events; written all-or-nothing.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    pub arrival: Arrival,
     pub body: Bytes,
     pub events: Vec<SplitEvent>,
 }

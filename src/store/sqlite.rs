@@ -472,15 +472,15 @@ fn index_logged(
             };
             insert.execute(params![
                 ev.id,
-                &*b.source,
-                b.received_at,
+                &*b.arrival.source,
+                b.arrival.received_at,
                 ty,
                 text,
                 &ev.digest[..],
-                b.dedup_until,
+                b.arrival.dedup_until,
                 state,
                 reason,
-                b.key_label.as_deref()
+                b.arrival.key_label.as_deref()
             ])?;
             max_id = max_id.max(ev.id);
         }
