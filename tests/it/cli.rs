@@ -7,17 +7,11 @@ use crate::support::{self, KEY, bin};
 
 #[test]
 fn check_accepts_the_shipped_config() {
-    let out = bin()
-        .args(["--config", "config.yaml", "check"])
-        .env("SCREENMEET_SIGNING_KEY", "k")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = support::stdout_of(
+        bin()
+            .args(["--config", "config.yaml", "check"])
+            .env("SCREENMEET_SIGNING_KEY", "k"),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.starts_with("config.yaml: ok (1 source: screenmeet)\n"),
         "{stdout}"

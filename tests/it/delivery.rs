@@ -227,18 +227,12 @@ async fn a_dead_letter_replayed_from_the_cli_goes_out() {
     wait_state(&db, "dead").await;
     running.stop().await;
     let cli = |args: &[&str]| {
-        let out = crate::support::bin()
-            .arg("--config")
-            .arg(d.path().join("config.yaml"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::support::stdout_of(
+            crate::support::bin()
+                .arg("--config")
+                .arg(d.path().join("config.yaml"))
+                .args(args),
+        )
     };
     let listed = cli(&["actions", "--state", "dead"]);
     assert!(

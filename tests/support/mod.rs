@@ -243,6 +243,18 @@ pub async fn wait_for(mut check: impl FnMut() -> Result<(), String>) {
     }
 }
 
+/// Runs a command that must succeed (its stderr is the failure message);
+/// returns its stdout.
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The `switchyard` binary, with the test's own log filter removed.
 pub fn bin() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"));
