@@ -3,10 +3,11 @@
 //!
 //! One task owns the log. It takes every ingest waiting in its channel,
 //! checks each event against the dedup index, gives the new ones their
-//! journal ids, writes the whole group as records with one `pwrite` into a
-//! preallocated, zero-filled segment file and makes it durable with one
-//! `fdatasync`. Overwriting blocks that already exist needs no filesystem
-//! metadata, so that sync is a fraction of an appending one. Then it answers
+//! journal ids, and writes the whole group as records with one durable write
+//! into a preallocated, zero-filled segment file ([`super::segment`]: direct
+//! and synchronous where the filesystem allows it, else `pwrite` and
+//! `fdatasync`). Overwriting blocks that already exist needs no filesystem
+//! metadata, so that write is a fraction of an appending one. Then it answers
 //! every waiter and hands the group to the SQLite writer, which indexes it
 //! into `events` (in larger transactions, off the request path) and
 //! publishes the ids as durable for the evaluation loop.
@@ -21,7 +22,6 @@
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
-use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -30,6 +30,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::dedup::{DedupIndex, Pending};
+use super::segment::{Segment, WriteMode};
 use super::{Arrival, IngestBatch, StoreError};
 use crate::domain::{EventVerdict, IngestReport, now_millis};
 
@@ -296,23 +297,12 @@ pub(super) fn replay(dir: &Path, from: LogPos) -> std::io::Result<Vec<(Vec<Logge
 
 // ---- the writer ----
 
-/// The segment being written.
-struct Segment {
-    file: File,
-    number: u64,
-    offset: u64,
-    size: u64,
-    /// After a failed write: bytes up to here may hold records nobody was
-    /// told about, and are overwritten (with the next group or zeros)
-    /// before anything after them is made durable.
-    dirty_to: u64,
-}
-
 struct Log {
     dir: PathBuf,
     current: Option<Segment>,
     next_number: u64,
     health: Arc<Health>,
+    mode: WriteMode,
 }
 
 impl Log {
@@ -340,62 +330,40 @@ impl Log {
                 std::fs::remove_file(segment_path(&self.dir, n))?;
             }
         }
-        let size = min.max(SEGMENT_SIZE);
+        let size = min.max(SEGMENT_SIZE).next_multiple_of(1 << 20);
         if !reused {
             let mut f = File::create(&path)?;
             let zeros = vec![0u8; 1 << 20];
-            let mut left = size;
-            while left > 0 {
-                let n = left.min(zeros.len() as u64) as usize;
-                f.write_all(&zeros[..n])?;
-                left -= n as u64;
+            for _ in 0..size >> 20 {
+                f.write_all(&zeros)?;
             }
             f.sync_all()?;
         }
         // The name must be durable before records in the file are acknowledged.
         sync_dir(&self.dir)?;
-        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
-        let size = file.metadata()?.len();
+        let seg = Segment::open(&path, number, self.mode)?;
+        if !seg.is_direct() && self.mode == WriteMode::DirectIfPossible {
+            // Asked once: the next segments live on the same filesystem.
+            self.mode = WriteMode::Buffered;
+            tracing::info!(dir = %self.dir.display(), "direct I/O refused; the ingest log uses buffered writes and fdatasync");
+        }
         self.next_number += 1;
-        Ok(Segment {
-            file,
-            number,
-            offset: 0,
-            size,
-            dirty_to: 0,
-        })
+        Ok(seg)
     }
 
     /// Writes `records` (encoded for segment `number`) durably; returns the
     /// position after them. On error nothing may be acknowledged.
-    fn append(&mut self, buf: &mut Vec<u8>, number: u64) -> std::io::Result<LogPos> {
+    fn append(&mut self, records: &[u8], number: u64) -> std::io::Result<LogPos> {
         let seg = self
             .current
             .as_mut()
             .filter(|s| s.number == number)
             .ok_or_else(|| std::io::Error::other("internal: records for another segment"))?;
-        let end = seg.offset + buf.len() as u64;
-        if seg.dirty_to > end {
-            buf.resize(buf.len() + (seg.dirty_to - end) as usize, 0);
-        }
-        let result = seg
-            .file
-            .write_all_at(buf, seg.offset)
-            .and_then(|()| seg.file.sync_data());
-        match result {
-            Ok(()) => {
-                seg.offset = end;
-                seg.dirty_to = 0;
-                Ok(LogPos {
-                    segment: seg.number,
-                    offset: end,
-                })
-            }
-            Err(e) => {
-                seg.dirty_to = seg.dirty_to.max(seg.offset + buf.len() as u64);
-                Err(e)
-            }
-        }
+        seg.append(records)?;
+        Ok(LogPos {
+            segment: seg.number,
+            offset: seg.offset,
+        })
     }
 
     /// The segment the next `bytes` of records go to, rolling when the
@@ -407,12 +375,7 @@ impl Log {
             }
             // Records of a failed group must not outlive the segment: a
             // replay would read them. Zero them before moving on.
-            if s.dirty_to > s.offset {
-                let zeros = vec![0u8; (s.dirty_to - s.offset) as usize];
-                s.file.write_all_at(&zeros, s.offset)?;
-                s.file.sync_data()?;
-                s.dirty_to = 0;
-            }
+            s.clean()?;
         }
         let seg = self.open_segment(bytes)?;
         let n = seg.number;
@@ -433,8 +396,8 @@ pub(super) struct Start {
 /// caller must be inside one). Logged groups go to `index_tx` for the
 /// SQLite writer.
 ///
-/// The task runs each group's `pwrite` and `fdatasync` inline and holds its
-/// worker thread for the ~0.2 ms they take (p99 ~2 ms here), on purpose:
+/// The task runs each group's durable write inline and holds its worker
+/// thread for the ~0.1–0.2 ms it takes (p99 ~2 ms here), on purpose:
 /// the request tasks waiting for that sync are then woken onto a local run
 /// queue of their own runtime, where a separate thread has to unpark a
 /// sleeping worker for each group, and on a 2-vCPU virtual machine that
@@ -452,6 +415,7 @@ pub(super) fn spawn(
         current: None,
         next_number: start.next_segment,
         health: health.clone(),
+        mode: WriteMode::DirectIfPossible,
     };
     // The first segment is ready before the first request.
     log.room_for(0)?;

@@ -14,6 +14,7 @@ mod dedup;
 pub mod delivery;
 mod log;
 pub mod outbox;
+mod segment;
 mod sqlite;
 
 use std::path::PathBuf;
