@@ -94,8 +94,9 @@ enum Job {
     Close,
 }
 
-/// The highest event id known to be on disk, and a way to wait for it to
-/// move. The evaluation loop reads only durable events.
+/// The highest event id indexed in `events` (every event is on disk in the
+/// ingest log before it is indexed), and a way to wait for it to move. The
+/// evaluation loop reads events up to it.
 #[derive(Default)]
 pub struct Durable {
     id: std::sync::Mutex<i64>,

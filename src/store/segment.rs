@@ -135,7 +135,8 @@ impl Segment {
                 if result.is_ok() {
                     let keep = (end - end % BLOCK - start) as usize;
                     tail.bytes.clear();
-                    tail.bytes.extend_from_slice(&buf[keep..(end - start) as usize]);
+                    tail.bytes
+                        .extend_from_slice(&buf[keep..(end - start) as usize]);
                 }
                 result.map_err(|e| (e, start + len))
             }

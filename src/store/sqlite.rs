@@ -183,10 +183,30 @@ struct Committed {
     indexed: Option<LogPos>,
 }
 
+/// How long index and evaluation commits may go without a WAL sync. Their
+/// events are durable in the ingest log already, and a crash can only lose
+/// a suffix of the WAL (a lost evaluation is redone from its event), so the
+/// sync has to come only before the log segments they cover are retired and
+/// before anything is answered that leaves the process (a delivery claim)
+/// or promises durability (a quarantine, a completion).
+const LAZY_SYNC: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Whether a job's answer must wait for its commit to be synced.
+fn waits_for_sync(job: &Job) -> bool {
+    !matches!(job, Job::Index(..) | Job::Evaluated(..))
+}
+
 /// Makes committed groups durable and answers their waiters.
 struct Syncer {
     tx: std::sync::mpsc::Sender<Committed>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// What the syncer has answered or published but not yet synced.
+#[derive(Default)]
+struct Unsynced {
+    since: Option<std::time::Instant>,
+    indexed: Option<LogPos>,
 }
 
 impl Syncer {
@@ -199,32 +219,42 @@ impl Syncer {
         let thread = std::thread::Builder::new()
             .name("switchyard-fsync".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    // Everything committed so far rides on this one sync.
-                    let mut groups = vec![first];
-                    groups.extend(rx.try_iter());
-                    match sync_file(&wal) {
-                        Ok(()) => {
-                            health.index_ok.store(true, Ordering::Release);
-                            if let Some(max) = groups.iter().map(|g| g.max_id).max() {
-                                durable.advance(max);
-                            }
-                            if let Some(pos) = groups.iter().filter_map(|g| g.indexed).max() {
-                                health.indexed_segment.fetch_max(pos.segment, Ordering::AcqRel);
-                            }
-                            for (job, report) in groups.into_iter().flat_map(|g| g.jobs) {
-                                answer_ok(job, report);
-                            }
-                        }
-                        Err(e) => {
-                            health.index_ok.store(false, Ordering::Release);
-                            tracing::error!(error = %e, wal = %wal.display(), "syncing the journal failed");
-                            let err = StoreError::Write(format!("syncing the journal failed: {e}"));
-                            for (job, _) in groups.into_iter().flat_map(|g| g.jobs) {
-                                answer_err(job, err.clone());
+                let mut unsynced = Unsynced::default();
+                loop {
+                    let first = match unsynced.since {
+                        None => match rx.recv() {
+                            Ok(g) => Some(g),
+                            Err(_) => break,
+                        },
+                        Some(t) => match rx.recv_timeout(LAZY_SYNC.saturating_sub(t.elapsed())) {
+                            Ok(g) => Some(g),
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                        },
+                    };
+                    // Everything committed so far rides on the next sync.
+                    let mut waiting = Vec::new();
+                    for g in first.into_iter().chain(rx.try_iter()) {
+                        // Indexed events are readable now; they are on disk in the log.
+                        durable.advance(g.max_id);
+                        unsynced.indexed = unsynced.indexed.max(g.indexed);
+                        unsynced.since.get_or_insert_with(std::time::Instant::now);
+                        for (job, answer) in g.jobs {
+                            if waits_for_sync(&job) {
+                                waiting.push((job, answer));
+                            } else {
+                                answer_ok(job, answer);
                             }
                         }
                     }
+                    let due = unsynced.since.is_some_and(|t| t.elapsed() >= LAZY_SYNC);
+                    if waiting.is_empty() && !due {
+                        continue;
+                    }
+                    sync_and_answer(&wal, &health, &mut unsynced, waiting);
+                }
+                if unsynced.since.is_some() {
+                    sync_and_answer(&wal, &health, &mut unsynced, Vec::new());
                 }
             })
             .map_err(|e| StoreError::Open {
@@ -246,6 +276,40 @@ impl Syncer {
     fn finish(self) {
         drop(self.tx);
         let _ = self.thread.join();
+    }
+}
+
+/// Syncs the WAL; on success retires what it covered in the ingest log and
+/// answers `waiting`, on failure answers them with the error (and the
+/// syncer tries again after [`LAZY_SYNC`]).
+fn sync_and_answer(
+    wal: &Path,
+    health: &Health,
+    unsynced: &mut Unsynced,
+    waiting: Vec<(Job, Answer)>,
+) {
+    match sync_file(wal) {
+        Ok(()) => {
+            health.index_ok.store(true, Ordering::Release);
+            if let Some(pos) = unsynced.indexed.take() {
+                health
+                    .indexed_segment
+                    .fetch_max(pos.segment, Ordering::AcqRel);
+            }
+            unsynced.since = None;
+            for (job, answer) in waiting {
+                answer_ok(job, answer);
+            }
+        }
+        Err(e) => {
+            health.index_ok.store(false, Ordering::Release);
+            tracing::error!(error = %e, wal = %wal.display(), "syncing the journal failed");
+            unsynced.since = Some(std::time::Instant::now());
+            let err = StoreError::Write(format!("syncing the journal failed: {e}"));
+            for (job, _) in waiting {
+                answer_err(job, err.clone());
+            }
+        }
     }
 }
 
