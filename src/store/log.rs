@@ -21,7 +21,7 @@
 //! or deleted.
 
 use std::fs::File;
-use std::io::{Read as _, Write as _};
+use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -245,32 +245,40 @@ fn decode(payload: &[u8]) -> Option<LoggedBatch> {
 }
 
 /// The whole records of segment `n` from `offset` on, and where they end.
+/// Reads record by record, so a replay holds one record in memory rather
+/// than the segment, and stops at the first torn, stale or zero one.
 fn scan(dir: &Path, n: u64, offset: u64) -> std::io::Result<(Vec<LoggedBatch>, u64)> {
-    let mut data = Vec::new();
-    File::open(segment_path(dir, n))?.read_to_end(&mut data)?;
-    let mut at = offset as usize;
+    let file = File::open(segment_path(dir, n))?;
+    let size = file.metadata()?.len();
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    reader.seek(std::io::SeekFrom::Start(offset))?;
+    let mut at = offset;
     let mut out = Vec::new();
-    while at + HEADER <= data.len() {
-        let h = &data[at..at + HEADER];
-        let magic = u32::from_le_bytes(h[0..4].try_into().unwrap_or_default());
+    let mut payload = Vec::new();
+    let mut h = [0u8; HEADER];
+    while at + HEADER as u64 <= size {
+        reader.read_exact(&mut h)?;
+        let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap_or_default());
+        let magic = u32_at(0);
         let seg = u64::from_le_bytes(h[4..12].try_into().unwrap_or_default());
-        let len = u32::from_le_bytes(h[12..16].try_into().unwrap_or_default()) as usize;
-        let crc = u32::from_le_bytes(h[16..20].try_into().unwrap_or_default());
-        if magic != MAGIC || seg != n || at + HEADER + len > data.len() {
+        let len = u64::from(u32_at(12));
+        let crc = u32_at(16);
+        if magic != MAGIC || seg != n || at + HEADER as u64 + len > size {
             break;
         }
-        let payload = &data[at + HEADER..at + HEADER + len];
+        payload.resize(len as usize, 0);
+        reader.read_exact(&mut payload)?;
         let mut hasher = crc32fast::Hasher::new();
         hasher.update(&h[0..16]);
-        hasher.update(payload);
+        hasher.update(&payload);
         if hasher.finalize() != crc {
             break;
         }
-        let Some(batch) = decode(payload) else { break };
+        let Some(batch) = decode(&payload) else { break };
         out.push(batch);
-        at += HEADER + len;
+        at += HEADER as u64 + len;
     }
-    Ok((out, at as u64))
+    Ok((out, at))
 }
 
 /// Every record at or after `from`, segment by segment, with the position
