@@ -254,7 +254,9 @@ pub fn check_element(s: &str, max_depth: usize) -> Result<(), ElementProblem> {
 /// Scans a string body starting after its opening quote; returns the index
 /// after the closing quote.
 fn scan_string(b: &[u8], mut i: usize) -> Result<usize, ElementProblem> {
-    while i < b.len() {
+    // Jump to the next quote or backslash: event strings are long and plain.
+    while let Some(skip) = memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+        i += skip;
         match b[i] {
             b'"' => return Ok(i + 1),
             b'\\' if b.get(i + 1) == Some(&b'u') => {
@@ -274,8 +276,7 @@ fn scan_string(b: &[u8], mut i: usize) -> Result<usize, ElementProblem> {
                     return Err(ElementProblem::LoneSurrogate(cp));
                 }
             }
-            b'\\' => i += 2,
-            _ => i += 1,
+            _ => i += 2,
         }
     }
     Err(ElementProblem::BadString("unterminated"))
@@ -318,6 +319,23 @@ mod tests {
             Err(ElementProblem::LoneSurrogate(0xde00))
         );
         assert!(check_element(r#"{"a":"\ud83d\u0041"}"#, 8).is_err());
+    }
+
+    #[test]
+    fn escapes_far_into_long_strings_are_seen() {
+        let pad = "x".repeat(5_000);
+        let ok = format!(r#"{{"a":"{pad}\"{pad}\\","b":[[1]]}}"#);
+        assert!(check_element(&ok, 3).is_ok());
+        assert_eq!(check_element(&ok, 2), Err(ElementProblem::TooDeep(2)));
+        let lone = format!(r#"{{"a":"{pad}\ud83d{pad}"}}"#);
+        assert_eq!(
+            check_element(&lone, 8),
+            Err(ElementProblem::LoneSurrogate(0xd83d))
+        );
+        assert_eq!(
+            check_element(&format!(r#""{pad}\"#), 8),
+            Err(ElementProblem::BadString("unterminated"))
+        );
     }
 
     #[test]
