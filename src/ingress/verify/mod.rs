@@ -225,14 +225,13 @@ fn single_header<'h>(
 pub fn decode_signature(text: &str) -> Option<([u8; 32], SignatureForm)> {
     let text = text.strip_prefix("sha256=").unwrap_or(text);
     let mut out = [0u8; 32];
-    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        hex::decode_to_slice(text, &mut out).ok()?;
-        let form = if text.bytes().any(|b| b.is_ascii_uppercase()) {
+    if let Some((bytes, upper)) = decode_hex32(text) {
+        let form = if upper {
             SignatureForm::HexUpper
         } else {
             SignatureForm::HexLower
         };
-        return Some((out, form));
+        return Some((bytes, form));
     }
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let try_engine = |e: &dyn Fn(&str) -> Result<Vec<u8>, base64::DecodeError>| {
@@ -251,6 +250,40 @@ pub fn decode_signature(text: &str) -> Option<([u8; 32], SignatureForm)> {
         return Some((out, SignatureForm::Base64Url));
     }
     None
+}
+
+/// A hex digit's value per byte, with [`HEX_UPPER`] set for `A`–`F`, or
+/// [`HEX_BAD`]: one table look-up per character and no branch on the digit,
+/// because a signature's digits are random and defeat branch prediction.
+const HEX: [u8; 256] = {
+    let mut t = [HEX_BAD; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = (10 + i as u8) | HEX_UPPER;
+        i += 1;
+    }
+    t
+};
+const HEX_UPPER: u8 = 0x10;
+const HEX_BAD: u8 = 0x80;
+
+/// 64 hex digits (either case) as 32 bytes, and whether any was upper case.
+fn decode_hex32(text: &str) -> Option<([u8; 32], bool)> {
+    let digits: &[u8; 64] = text.as_bytes().try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut flags = 0u8;
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (hi, lo) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        flags |= hi | lo;
+        *o = (hi & 0x0f) << 4 | (lo & 0x0f);
+    }
+    (flags & HEX_BAD == 0).then_some((out, flags & HEX_UPPER != 0))
 }
 
 /// HMAC-SHA256 of the concatenated `parts` under `key`.
@@ -307,6 +340,33 @@ mod tests {
         assert_eq!(decode_signature(""), None);
         assert_eq!(decode_signature("zz!!"), None);
         assert_eq!(decode_signature(&hex::encode([1u8; 31])), None);
+    }
+
+    #[test]
+    fn the_hex_table_agrees_with_the_standard_library_on_every_byte() {
+        let mut digits = hex::encode((0u8..32).collect::<Vec<_>>()).into_bytes();
+        let want: Vec<u8> = (0u8..32).collect();
+        assert_eq!(
+            decode_hex32(std::str::from_utf8(&digits).unwrap())
+                .unwrap()
+                .0
+                .to_vec(),
+            want
+        );
+        for b in 0u8..=127 {
+            for at in [0, 1, 30, 63] {
+                let keep = digits[at];
+                digits[at] = b;
+                let text = std::str::from_utf8(&digits).unwrap();
+                let got = decode_hex32(text);
+                assert_eq!(got.is_some(), b.is_ascii_hexdigit(), "byte {b:#x} at {at}");
+                if let Some((bytes, upper)) = got {
+                    assert_eq!(bytes.to_vec(), hex::decode(text).unwrap());
+                    assert_eq!(upper, b.is_ascii_uppercase());
+                }
+                digits[at] = keep;
+            }
+        }
     }
 
     #[test]
