@@ -66,8 +66,13 @@ impl Evaluator {
                     evaluated.push((ev, eval));
                 }
                 let last = evaluated.last().map(|(e, _): &(PendingEvent, _)| e.id).unwrap_or(cursor);
-                let counts: Vec<(String, &'static str)> =
-                    evaluated.iter().map(|(ev, eval)| (ev.event_type.clone(), eval.outcome.as_str())).collect();
+                // Counted per (type, outcome) once per batch, not per event.
+                let mut counts: std::collections::HashMap<(&str, &'static str), u64> = Default::default();
+                for (ev, eval) in &evaluated {
+                    *counts.entry((ev.event_type.as_str(), eval.outcome.as_str())).or_default() += 1;
+                }
+                let counts: Vec<(String, &'static str, u64)> =
+                    counts.into_iter().map(|((t, o), n)| (t.to_owned(), o, n)).collect();
                 let batch = outbox::EvaluatedBatch {
                     evaluated,
                     cursor_to: last,
@@ -80,14 +85,14 @@ impl Evaluator {
                             writer.planned().notify_one();
                         }
                         metrics.actions_planned.inc_by(planned as u64);
-                        for (event_type, outcome) in counts {
+                        for (event_type, outcome, n) in counts {
                             metrics
                                 .evaluated
                                 .get_or_create(&TypeOutcome {
                                     event_type,
                                     outcome: outcome.to_owned(),
                                 })
-                                .inc();
+                                .inc_by(n);
                         }
                     }
                     Err(e) => {
