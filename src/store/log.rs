@@ -10,7 +10,7 @@
 //! metadata, so that write is a fraction of an appending one. Then it answers
 //! every waiter and hands the group to the SQLite writer, which indexes it
 //! into `events` (in larger transactions, off the request path) and
-//! publishes the ids as durable for the evaluation loop.
+//! publishes the ids for the evaluation loop.
 //!
 //! A record is `magic, segment number, payload length, crc32, payload`; a
 //! recycled segment's stale records carry an older number, so a scan stops at

@@ -2,7 +2,7 @@
 //! and the quarantine of authentic but unreadable bodies.
 //!
 //! The ingress talks to a [`Store`] handle. An ingest goes to the log
-//! writer ([`log`]), which writes concurrent requests as one group into a
+//! writer (`log`), which writes concurrent requests as one group into a
 //! preallocated segment file with one `fdatasync` (group commit: one sync
 //! serves many waiters) and answers each waiter only after that sync. The
 //! logged group then goes to the SQLite writer, which indexes it into

@@ -6,9 +6,13 @@
 //! one `BEGIN IMMEDIATE` transaction and commits. The database runs WAL with
 //! `synchronous=NORMAL`, so COMMIT appends to the WAL without waiting for
 //! the disk; durability comes from the syncer thread, which `fdatasync`s
-//! the WAL file and only then answers every waiter whose commit finished
-//! before that sync began, and publishes the indexed event ids as durable.
-//! The writer prepares the next group while the syncer waits on the disk.
+//! the WAL file and only then answers every waiter whose answer promises
+//! durability (claims, completions, quarantines) and lets the ingest log
+//! retire what the sync covered. Index and evaluation commits need no such
+//! promise (their events are on disk in the log, and a crash loses only a
+//! suffix of the WAL), so they are answered and their ids published at
+//! commit, and synced within [`LAZY_SYNC`]. The writer prepares the next
+//! group while the syncer waits on the disk.
 //!
 //! Events reach this writer already durable in the ingest log
 //! ([`super::log`]); the transaction that indexes them also records how far
@@ -18,7 +22,9 @@
 //! fsync on Linux flushes the file's (the inode's) dirty pages whichever
 //! descriptor asks, and WAL mode with NORMAL never lets a checkpoint copy
 //! frames into the database or restart the WAL before syncing the WAL
-//! itself. A crash can lose only commits nobody was told about.
+//! itself. A crash can lose only commits whose loss is redone: nobody was
+//! told about them, or they are rebuilt from the ingest log and re-evaluated
+//! with the same action ids.
 //!
 //! After a failed write the connection is dropped and reopened on the next
 //! job, so the service recovers when the disk does, without a restart.
