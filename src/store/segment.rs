@@ -58,6 +58,7 @@ pub(super) struct Segment {
     direct: Option<Tail>,
 }
 
+#[derive(Default)]
 struct Tail {
     bytes: Vec<u8>,
     buf: AlignedBuf,
@@ -70,46 +71,49 @@ pub(super) enum WriteMode {
     Buffered,
 }
 
+/// The file opened for direct, synchronous writes, checked with a first
+/// write of one zero block; `None` if the filesystem refuses (`EINVAL`).
+fn open_direct(path: &Path) -> std::io::Result<Option<(File, Tail)>> {
+    let refused = |e: std::io::Error| match e.kind() {
+        ErrorKind::InvalidInput => Ok(None),
+        _ => Err(e),
+    };
+    let file = match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) => return refused(e),
+    };
+    let mut tail = Tail::default();
+    match file.write_all_at(tail.buf.zeroed(BLOCK as usize), 0) {
+        Ok(()) => Ok(Some((file, tail))),
+        Err(e) => refused(e),
+    }
+}
+
 impl Segment {
     /// Opens the zero-filled segment file at `path` for writing from its
-    /// start. Direct I/O is checked with a first write of one zero block;
-    /// a refusal (`EINVAL`) selects buffered writes instead.
+    /// start: direct and synchronous if `mode` allows and the filesystem
+    /// accepts it, else buffered.
     pub fn open(path: &Path, number: u64, mode: WriteMode) -> std::io::Result<Segment> {
-        let buffered = || std::fs::OpenOptions::new().write(true).open(path);
-        let mut seg = Segment {
-            file: buffered()?,
+        let direct = match mode {
+            WriteMode::DirectIfPossible => open_direct(path)?,
+            WriteMode::Buffered => None,
+        };
+        let (file, direct) = match direct {
+            Some((file, tail)) => (file, Some(tail)),
+            None => (std::fs::OpenOptions::new().write(true).open(path)?, None),
+        };
+        Ok(Segment {
+            size: file.metadata()?.len(),
+            file,
             number,
             offset: 0,
-            size: 0,
             dirty_to: 0,
-            direct: None,
-        };
-        seg.size = seg.file.metadata()?.len();
-        if mode == WriteMode::DirectIfPossible {
-            let direct = std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
-                .open(path);
-            match direct {
-                Ok(file) => {
-                    let mut tail = Tail {
-                        bytes: Vec::new(),
-                        buf: AlignedBuf::default(),
-                    };
-                    match file.write_all_at(tail.buf.zeroed(BLOCK as usize), 0) {
-                        Ok(()) => {
-                            seg.file = file;
-                            seg.direct = Some(tail);
-                        }
-                        Err(e) if e.kind() == ErrorKind::InvalidInput => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::InvalidInput => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(seg)
+            direct,
+        })
     }
 
     pub fn is_direct(&self) -> bool {
@@ -141,10 +145,11 @@ impl Segment {
                 result.map_err(|e| (e, start + len))
             }
             None => {
-                let mut buf = records.to_vec();
-                buf.resize((cover - self.offset) as usize, 0);
+                // Stray bytes of a failed write beyond these records are zeroed.
+                let stray = vec![0u8; (cover - end) as usize];
                 self.file
-                    .write_all_at(&buf, self.offset)
+                    .write_all_at(records, self.offset)
+                    .and_then(|()| self.file.write_all_at(&stray, end))
                     .and_then(|()| self.file.sync_data())
                     .map_err(|e| (e, cover))
             }
@@ -181,8 +186,13 @@ impl Segment {
 mod tests {
     use super::*;
 
-    fn zero_file(path: &Path, len: usize) {
-        std::fs::write(path, vec![0u8; len]).unwrap();
+    /// A segment over a fresh 1 MiB zero-filled file, and the file's path.
+    fn fresh(mode: WriteMode) -> (tempfile::TempDir, std::path::PathBuf, Segment) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.seg");
+        std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
+        let seg = Segment::open(&path, 1, mode).unwrap();
+        (dir, path, seg)
     }
 
     /// Odd-sized appends land byte-exact, in both write modes, and the
@@ -190,10 +200,7 @@ mod tests {
     #[test]
     fn appends_of_any_size_land_exactly_in_both_modes() {
         for mode in [WriteMode::DirectIfPossible, WriteMode::Buffered] {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("1.seg");
-            zero_file(&path, 1 << 20);
-            let mut seg = Segment::open(&path, 1, mode).unwrap();
+            let (_dir, path, mut seg) = fresh(mode);
             if mode == WriteMode::Buffered {
                 assert!(!seg.is_direct());
             }
@@ -216,10 +223,7 @@ mod tests {
     #[test]
     fn cleaning_zeroes_what_a_failed_write_left() {
         for mode in [WriteMode::DirectIfPossible, WriteMode::Buffered] {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("1.seg");
-            zero_file(&path, 1 << 20);
-            let mut seg = Segment::open(&path, 1, mode).unwrap();
+            let (_dir, path, mut seg) = fresh(mode);
             // Stray bytes are written past the log's back, unaligned.
             let side = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
             seg.append(b"acknowledged").unwrap();
