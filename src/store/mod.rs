@@ -3,8 +3,8 @@
 //!
 //! The ingress talks to a [`Store`] handle. An ingest goes to the log
 //! writer (`log`), which writes concurrent requests as one group into a
-//! preallocated segment file with one `fdatasync` (group commit: one sync
-//! serves many waiters) and answers each waiter only after that sync. The
+//! preallocated segment file with one durable write (group commit: one
+//! write serves many waiters) and answers each waiter only after it. The
 //! logged group then goes to the SQLite writer, which indexes it into
 //! `events` together with everything else the journal records (evaluations,
 //! deliveries), in its own group commits, off the request path. SQLite is

@@ -71,27 +71,22 @@ async fn signed_request_over_tcp_is_journaled_and_counted_in_metrics() {
     );
     assert_eq!(env.events(), 50);
     // Every event is evaluated and counted once, by type and outcome.
-    let started = std::time::Instant::now();
-    loop {
+    support::wait_for_async(|| async {
         let metrics = metrics_text(&client, admin).await;
         let evaluated: u64 = metrics
             .lines()
             .filter(|l| l.starts_with("switchyard_events_evaluated_total{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum();
-        if evaluated == 50 {
-            assert!(
-                metrics.contains(r#"event_type="session.closed""#),
-                "{metrics}"
-            );
-            break;
+        if evaluated == 50 && metrics.contains(r#"event_type="session.closed""#) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{evaluated} of 50 events counted as evaluated:\n{metrics}"
+            ))
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{evaluated} of 50 events counted as evaluated:\n{metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     running.stop().await;
     assert_eq!(env.events(), 50);
 }

@@ -232,9 +232,16 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 /// Polls `check` until it is `Ok`; after 15 s fails with its last `Err`,
 /// which says what was seen instead.
 pub async fn wait_for(mut check: impl FnMut() -> Result<(), String>) {
+    wait_for_async(|| std::future::ready(check())).await;
+}
+
+/// [`wait_for`] with a check that has to await (an HTTP request).
+pub async fn wait_for_async<F: std::future::Future<Output = Result<(), String>>>(
+    mut check: impl FnMut() -> F,
+) {
     let started = std::time::Instant::now();
     loop {
-        let Err(seen) = check() else { return };
+        let Err(seen) = check().await else { return };
         assert!(
             started.elapsed() < std::time::Duration::from_secs(15),
             "{seen}"
