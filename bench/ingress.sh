@@ -5,50 +5,23 @@
 # same machine, ROUNDS times. Prints every round and the median ratio.
 #
 #   bench/ingress.sh [seconds] [connections] [rounds]
-set -euo pipefail
-cd "$(dirname "$0")/.."
 SECS=${1:-6}
 CONNS=${2:-32}
 ROUNDS=${3:-6}
-cargo build --release --bin switchyard --example loadgen --example bare_server >&2
-BIN=target/release
-WORK=$(mktemp -d -p "${BENCH_DIR:-$PWD/target}")
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-peak_rss_kib() { awk '/VmHWM/ {print $2}' /proc/$1/status; }
-load() { $BIN/examples/loadgen --url "http://127.0.0.1:$1/hooks/screenmeet" --key bench-key --connections "$CONNS" --seconds "$SECS"; }
-
-# No rules: this measures the ingress (the evaluation loop still reads every
-# event and marks it no_rule); bench/rules figures are in BENCHMARKS.md.
-mkdir -p "$WORK/rules"
-cat > "$WORK/config.yaml" <<YAML
-listen: 127.0.0.1:18180
-store: sqlite://journal.db
-admin: { listen: null }
-sources:
-  screenmeet:
-    path: /hooks/screenmeet
-    verify: screenmeet
-    keys: [ { label: current, secret: "\${BENCH_KEY}" } ]
-YAML
+source "$(dirname "$0")/lib.sh"
 
 results=()
 for round in $(seq 1 "$ROUNDS"); do
-  $BIN/examples/bare_server 127.0.0.1:18181 2>/dev/null & BARE=$!
-  wait_port 18181
-  bare=$(load 18181)
-  bare_rss=$(peak_rss_kib $BARE)
-  kill $BARE; wait $BARE 2>/dev/null || true
+  start_bare
+  bare=$(load $BARE_PORT "$CONNS" "$SECS")
+  bare_rss=$(peak_rss_kib $PID)
+  stop $PID
 
-  rm -rf "$WORK"/journal.db*
-  BENCH_KEY=bench-key $BIN/switchyard --config "$WORK/config.yaml" --log-level warn serve & SY=$!
-  wait_port 18180
-  sy=$(load 18180)
-  sy_rss=$(peak_rss_kib $SY)
-  kill -TERM $SY; wait $SY || true
-  stored=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from events').fetchone()[0])" "$WORK/journal.db")
-  results+=("$bare|$sy|$bare_rss|$sy_rss|$stored")
+  start_switchyard
+  sy=$(load $SY_PORT "$CONNS" "$SECS")
+  sy_rss=$(peak_rss_kib $PID)
+  stop $PID
+  results+=("$bare|$sy|$bare_rss|$sy_rss|$(stored_events)")
 done
 
 python3 - "$CONNS" "$SECS" "${results[@]}" <<'PY'
