@@ -652,14 +652,18 @@ fn write_group(
 mod tests {
     use super::*;
 
+    fn arrival() -> Arrival {
+        Arrival {
+            source: "screenmeet".into(),
+            key_label: Some("current".into()),
+            received_at: 7,
+            dedup_until: 9,
+        }
+    }
+
     fn batch(ids: &[i64]) -> LoggedBatch {
         LoggedBatch {
-            arrival: Arrival {
-                source: "screenmeet".into(),
-                key_label: Some("current".into()),
-                received_at: 7,
-                dedup_until: 9,
-            },
+            arrival: arrival(),
             events: ids
                 .iter()
                 .map(|&id| LoggedEvent {
@@ -750,6 +754,88 @@ mod tests {
                 segment: 2,
                 offset: b.len() as u64
             }
+        );
+    }
+
+    /// An ingest of `body_len` bytes (no events: the group only carries it).
+    fn ingest(body_len: usize) -> LogJob {
+        let batch = IngestBatch {
+            arrival: arrival(),
+            body: Bytes::from(vec![b'x'; body_len]),
+            events: Vec::new(),
+        };
+        LogJob::Ingest(batch, oneshot::channel().0)
+    }
+
+    #[test]
+    fn a_group_takes_what_waits_until_a_close_or_the_byte_cap() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for job in [ingest(10), ingest(10), LogJob::Close, ingest(10)] {
+            tx.try_send(job).unwrap();
+        }
+        let mut group = Group::default();
+        group.add(ingest(10));
+        group.take_waiting(&mut rx);
+        assert_eq!(group.jobs.len(), 3);
+        assert!(group.closing);
+        assert!(
+            rx.try_recv().is_ok(),
+            "the request after the close stays queued"
+        );
+
+        let half = MAX_GROUP_BYTES / 2 + 1;
+        for _ in 0..3 {
+            tx.try_send(ingest(half)).unwrap();
+        }
+        let mut group = Group::default();
+        group.take_waiting(&mut rx);
+        assert_eq!(group.jobs.len(), 2, "the group closes at the byte cap");
+        assert!(!group.closing);
+        assert!(rx.try_recv().is_ok(), "the third waits for the next group");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_front_of_a_wave_waits_for_the_rest_of_it() {
+        let (tx, mut rx) = mpsc::channel(16);
+        // The rest of the wave: one request per turn of the runtime.
+        let sender = tokio::spawn(async move {
+            for _ in 0..7 {
+                tx.send(ingest(10)).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut group = Group::default();
+        group.add(ingest(10));
+        group.take_waiting(&mut rx);
+        assert_eq!(group.jobs.len(), 1);
+        group.wait_for_wave(&mut rx, 8).await;
+        let n = group.jobs.len();
+        assert!(n * WAVE_RATIO >= 8, "the wait ended with {n} requests");
+        sender.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_wave_that_does_not_come_ends_the_wait_after_its_patience() {
+        let (_tx, mut rx) = mpsc::channel::<LogJob>(16);
+        let turns = Arc::new(AtomicU64::new(0));
+        let counter = {
+            let turns = turns.clone();
+            tokio::spawn(async move {
+                loop {
+                    turns.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let mut group = Group::default();
+        group.add(ingest(10));
+        group.wait_for_wave(&mut rx, 32).await;
+        counter.abort();
+        assert_eq!(group.jobs.len(), 1);
+        let turns = turns.load(Ordering::Relaxed) as usize;
+        assert!(
+            (WAVE_PATIENCE - 1..=WAVE_PATIENCE + 1).contains(&turns),
+            "waited {turns} turns of the runtime (patience {WAVE_PATIENCE}, at most {WAVE_YIELDS})"
         );
     }
 }
