@@ -6,10 +6,10 @@
 //! rest of its wave, [`Group::wait_for_wave`]), checks each event against
 //! the dedup index, gives the new ones their journal ids, and writes the
 //! whole group as records with one durable write into a preallocated,
-//! zero-filled segment file ([`super::segment`]: direct
-//! and synchronous where the filesystem allows it, else `pwrite` and
-//! `fdatasync`). Overwriting blocks that already exist needs no filesystem
-//! metadata, so that write is a fraction of an appending one. Then it answers
+//! zero-filled segment file ([`super::segment`]: direct and synchronous
+//! where the filesystem allows it, else `pwrite` and `fdatasync`).
+//! Overwriting blocks that already exist needs no filesystem metadata, so
+//! that write is a fraction of an appending one. Then it answers
 //! every waiter and hands the group to the SQLite writer, which indexes it
 //! into `events` (in larger transactions, off the request path) and
 //! publishes the ids for the evaluation loop.
@@ -447,9 +447,7 @@ pub(super) fn spawn(
             let mut group = Group::default();
             group.add(first);
             group.take_waiting(&mut rx);
-            if group.jobs.len() * WAVE_RATIO < last_len {
-                group.wait_for_wave(&mut rx, last_len).await;
-            }
+            group.wait_for_wave(&mut rx, last_len).await;
             last_len = group.jobs.len();
             if !group.jobs.is_empty() {
                 let (next, logged) =
@@ -516,26 +514,32 @@ impl Group {
         }
     }
 
-    /// Gives the rest of a wave of requests a moment to arrive. A group much
-    /// smaller than the last one is usually the front of a wave: the last
-    /// group's clients got their answers together and send again together,
-    /// and the first of them to reach the log would otherwise cost a whole
-    /// flush for itself while the others queue behind it. Each `yield_now`
-    /// lets the runtime poll its sockets and run the handlers that are ready
-    /// before the log runs again. The wait ends when the group has half the
-    /// last one's size, after [`WAVE_YIELDS`] yields, or at the first yield
-    /// that brings nothing once [`WAVE_PATIENCE`] yields have passed.
+    /// Whether the group is open and smaller than the last one (of
+    /// `last_len` requests) divided by [`WAVE_RATIO`].
+    fn is_front_of_wave(&self, last_len: usize) -> bool {
+        self.is_open() && self.jobs.len() * WAVE_RATIO < last_len
+    }
+
+    /// If the group is the front of a wave, gives the rest of the wave a
+    /// moment to arrive. A group much smaller than the last one usually is:
+    /// the last group's clients got their answers together and send again
+    /// together, and the first of them to reach the log would otherwise cost
+    /// a whole flush for itself while the others queue behind it. Each
+    /// `yield_now` lets the runtime poll its sockets and run the handlers
+    /// that are ready before the log runs again. The wait ends when the
+    /// group is no longer the front of a wave, after [`WAVE_YIELDS`] yields,
+    /// or at the first yield that brings nothing once [`WAVE_PATIENCE`]
+    /// yields have passed.
     async fn wait_for_wave(&mut self, rx: &mut mpsc::Receiver<LogJob>, last_len: usize) {
         for turn in 1..=WAVE_YIELDS {
+            if !self.is_front_of_wave(last_len) {
+                return;
+            }
             tokio::task::yield_now().await;
             let before = self.jobs.len();
             self.take_waiting(rx);
-            let fruitless = self.jobs.len() == before;
-            if !self.is_open()
-                || self.jobs.len() * WAVE_RATIO >= last_len
-                || (fruitless && turn >= WAVE_PATIENCE)
-            {
-                break;
+            if self.jobs.len() == before && turn >= WAVE_PATIENCE {
+                return;
             }
         }
     }

@@ -475,7 +475,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     }
     let conn = Connection::open(path).map_err(|e| err(&e))?;
     // A new database gets 16 KiB pages: an event row is ~1 KiB, and fewer,
-    // larger WAL frames cut the index's writes and syscalls (+8 % ingress
+    // larger WAL frames cut the index's writes and syscalls (+4 % ingress
     // requests/s, BENCHMARKS.md). An existing database keeps its size.
     conn.pragma_update(None, "page_size", 16384)
         .map_err(|e| err(&e))?;
