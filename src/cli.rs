@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, KeyEncoding, SignatureEncoding, SourceConfig, VerifyKind};
 use crate::ingress::verify::Verifier;
 use crate::rules::{RuleSet, cases};
-use crate::store::outbox::{self, PendingEvent};
+use crate::store::outbox::PendingEvent;
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Parser, Debug)]
@@ -353,19 +353,10 @@ fn route(config_path: &Path, args: RouteArgs) -> anyhow::Result<i32> {
     let c = load(config_path)?;
     let set = load_rules(&c)?;
     let events: Vec<PendingEvent> = match (&args.file, args.stored) {
-        (_, Some(id)) => {
-            let store = crate::config::StoreUrl::clone(&c.store);
-            let crate::config::StoreUrl::Sqlite(path) = store;
-            let conn = rusqlite::Connection::open_with_flags(
-                &path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )
-            .with_context(|| format!("opening {}", path.display()))?;
-            vec![
-                outbox::event_by_id(&conn, id)?
-                    .with_context(|| format!("no stored event with id {id}"))?,
-            ]
-        }
+        (_, Some(id)) => vec![
+            crate::store::stored_event(&c.store, id)?
+                .with_context(|| format!("no stored event with id {id}"))?,
+        ],
         (Some(file), None) => {
             let text =
                 String::from_utf8(read_input(Some(file))?).context("the file is not UTF-8")?;

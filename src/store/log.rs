@@ -295,6 +295,29 @@ fn scan(dir: &Path, n: u64, offset: u64) -> std::io::Result<(Vec<LoggedBatch>, u
 /// after the last one. Used at start, before anything is written.
 pub(super) fn replay(dir: &Path, from: LogPos) -> std::io::Result<Vec<(Vec<LoggedBatch>, LogPos)>> {
     std::fs::create_dir_all(dir)?;
+    read_from(dir, from)
+}
+
+/// The logged event `id` at or after `from`, with its request's arrival;
+/// reads only, so it is safe while a server writes the log.
+pub(super) fn find(
+    dir: &Path,
+    from: LogPos,
+    id: i64,
+) -> std::io::Result<Option<(Arrival, LoggedEvent)>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    Ok(read_from(dir, from)?
+        .into_iter()
+        .flat_map(|(batches, _)| batches)
+        .find_map(|b| {
+            let ev = b.events.into_iter().find(|e| e.id == id)?;
+            Some((b.arrival, ev))
+        }))
+}
+
+fn read_from(dir: &Path, from: LogPos) -> std::io::Result<Vec<(Vec<LoggedBatch>, LogPos)>> {
     let mut out = Vec::new();
     for n in segments_in(dir)? {
         if n < from.segment {

@@ -145,6 +145,40 @@ async fn request<J, T>(
     rx.await.map_err(|_| StoreError::Closed)?
 }
 
+/// Reads event `id` without opening the store for writing: from the index,
+/// else from the ingest log beyond it (an event answered 200 just before a
+/// crash is only there until the next start indexes it). Safe while a
+/// server runs.
+pub fn stored_event(url: &StoreUrl, id: i64) -> Result<Option<outbox::PendingEvent>, StoreError> {
+    let StoreUrl::Sqlite(path) = url;
+    let open_err = |reason: String| StoreError::Open {
+        path: path.clone(),
+        reason,
+    };
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| open_err(e.to_string()))?;
+    let indexed = || outbox::event_by_id(&conn, id).map_err(|e| open_err(e.to_string()));
+    if let Some(ev) = indexed()? {
+        return Ok(Some(ev));
+    }
+    let from = sqlite::log_position(&conn).map_err(|e| open_err(e.to_string()))?;
+    match log::find(&log::dir_for(path), from, id) {
+        Ok(found) => Ok(found.map(|(arrival, ev)| outbox::PendingEvent {
+            id,
+            event_type: match ev.verdict {
+                crate::domain::EventVerdict::Valid { event_type } => event_type,
+                crate::domain::EventVerdict::Rejected { .. } => String::new(),
+            },
+            body: String::from_utf8_lossy(&ev.bytes).into_owned(),
+            received_at: arrival.received_at,
+        })),
+        // A running server indexed and recycled that segment meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => indexed(),
+        Err(e) => Err(open_err(format!("reading the ingest log: {e}"))),
+    }
+}
+
 /// A cheap, cloneable handle to the journal's writers.
 #[derive(Clone)]
 pub struct Store {
