@@ -77,8 +77,10 @@ pub struct ReplayArgs {
     /// Replay dead letters (the only kind of replay so far).
     #[arg(long, required = true)]
     pub dead: bool,
+    /// Only the dead letters of this target (a name under `targets:`).
     #[arg(long)]
     pub target: Option<String>,
+    /// Only this action (its id, as `switchyard actions` lists it).
     #[arg(long)]
     pub id: Option<String>,
     /// Dead-lettered at or after this time (RFC 3339).
@@ -94,7 +96,8 @@ pub struct RouteArgs {
     /// A batch (JSON array) or a single event (JSON object); `-` reads stdin.
     #[arg(required_unless_present = "stored")]
     pub file: Option<PathBuf>,
-    /// Route a stored event by its id instead of a file.
+    /// Route a stored event by its id instead of a file (also one that is
+    /// still only in the ingest log, as after a crash).
     #[arg(long, conflicts_with = "file")]
     pub stored: Option<i64>,
     /// What now() returns (RFC 3339); default: the event's `ts`, else the current time.
