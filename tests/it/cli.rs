@@ -327,12 +327,7 @@ fn route_stored_reads_a_journaled_event() {
     // As if the kill came after the log's sync and before the index
     // committed: the event is only in the ingest log, and still stored.
     let db = env.db();
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch(
-            "DELETE FROM events; UPDATE meta SET value = 0 WHERE key IN ('log_segment', 'log_offset');",
-        )
-        .unwrap();
+    support::forget_index(&db);
     routes_event_1();
     assert_eq!(
         support::count(&db, "SELECT count(*) FROM events"),

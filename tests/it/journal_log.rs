@@ -70,15 +70,7 @@ async fn a_log_record_the_index_never_saw_is_replayed_at_open() {
     assert_eq!(a.json["accepted"], 3);
     let support::Harness { env, store, .. } = h;
     store.close().await;
-    // As if the process died after the log's sync and before the index
-    // committed: the database forgets the events and where the log stood.
-    {
-        let c = rusqlite::Connection::open(&db).unwrap();
-        c.execute_batch(
-            "DELETE FROM events; UPDATE meta SET value = 0 WHERE key IN ('log_segment', 'log_offset');",
-        )
-        .unwrap();
-    }
+    support::forget_index(&db);
     assert_eq!(support::count(&db, "SELECT count(*) FROM events"), 0);
     let store = Store::open(&env.config.store, env.config.max_dedup_window()).unwrap();
     assert_eq!(support::count(&db, "SELECT count(*) FROM events"), 3);

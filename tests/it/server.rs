@@ -58,12 +58,7 @@ async fn signed_request_over_tcp_is_journaled_and_counted_in_metrics() {
         .unwrap();
     assert_eq!(ready.status(), 200);
     // Once the index caught up with the log, the lag reads 0.
-    assert!(
-        running
-            .store
-            .settle(std::time::Duration::from_secs(15))
-            .await
-    );
+    support::settle(&running.store).await;
     let metrics = metrics_text(&client, admin).await;
     assert!(
         metrics.contains("switchyard_journal_index_lag_events 0\n"),
@@ -214,8 +209,7 @@ async fn slow_and_idle_connections_are_closed_while_signed_requests_succeed() {
     tokio::time::timeout(deadline, all)
         .await
         .expect("slow or idle connections outlived their timeouts");
-    // Every 200 is durable in the ingest log; the SQLite index may lag.
-    assert!(running.store.settle(Duration::from_secs(15)).await);
+    support::settle(&running.store).await;
     assert_eq!(env.events(), 60);
     running.stop().await;
 }

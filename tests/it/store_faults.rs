@@ -71,9 +71,8 @@ async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
             .body(body)
             .send()
     };
-    let settled = || running.store.settle(std::time::Duration::from_secs(15));
     assert_eq!(send(batch(2, "before", 10)).await.unwrap().status(), 200);
-    assert!(settled().await);
+    support::settle(&running.store).await;
     assert_eq!(db_events(&db), 2);
 
     let filler = disk.fill();

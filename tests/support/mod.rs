@@ -129,13 +129,31 @@ impl Answer {
     }
 }
 
+/// Waits until every event `store` acknowledged is indexed in the database
+/// file (the 200 comes after the ingest log's write; the index may lag).
+pub async fn settle(store: &Store) {
+    assert!(
+        store.settle(std::time::Duration::from_secs(15)).await,
+        "the journal index did not catch up with the log"
+    );
+}
+
+/// As if the process died after the ingest log's write and before the index
+/// committed: the database (not open elsewhere) forgets its events and how
+/// far into the log it had indexed.
+pub fn forget_index(db: &Path) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM events; UPDATE meta SET value = 0 WHERE key IN ('log_segment', 'log_offset');",
+        )
+        .unwrap();
+}
+
 impl Harness {
     /// Waits until every acknowledged event is indexed in the database file.
     pub async fn settle(&self) {
-        assert!(
-            self.store.settle(std::time::Duration::from_secs(15)).await,
-            "the journal index did not catch up with the log"
-        );
+        settle(&self.store).await;
     }
 
     /// Rows in `events` (all states), once the index caught up.
