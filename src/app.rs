@@ -98,7 +98,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.server.shutdown_timeout.0,
     ));
     let router = ingress::router(&config, store.clone(), metrics.clone());
-    let admin_router = admin::router(store.clone(), metrics.clone());
+    let admin_router = admin::router(
+        store.clone(),
+        metrics.clone(),
+        rules.clone(),
+        config.admin.api_token(),
+    );
+    if config.admin.listen.is_some() && config.admin.api_token().is_none() {
+        tracing::info!(
+            "the admin API is off (no admin.token); /healthz, /readyz and /metrics are on"
+        );
+    }
     let server_cfg = config.server.clone();
     tracing::info!(%addr, admin = ?admin_addr, sources = config.sources.len(), "switchyard is listening");
     for (name, src) in &config.sources {

@@ -233,9 +233,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let conn = journal(&cli.config)?;
             let rows = crate::store::delivery::list(
                 &conn,
-                args.state.as_deref(),
-                args.target.as_deref(),
-                args.limit,
+                &crate::store::delivery::ActionFilter {
+                    state: args.state.as_deref(),
+                    target: args.target.as_deref(),
+                    event_id: None,
+                    limit: args.limit,
+                },
             )?;
             for r in &rows {
                 if args.json {
@@ -259,12 +262,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let parse = |t: &Option<String>| -> anyhow::Result<Option<i64>> {
                 t.as_deref()
                     .map(|t| {
-                        humantime::parse_rfc3339_weak(t.trim_end_matches('Z'))
-                            .map(|x| {
-                                x.duration_since(std::time::UNIX_EPOCH)
-                                    .map_or(0, |d| d.as_millis() as i64)
-                            })
-                            .map_err(|_| anyhow::anyhow!("{t:?} is not an RFC 3339 time"))
+                        crate::domain::parse_time_ms(t)
+                            .ok_or_else(|| anyhow::anyhow!("{t:?} is not an RFC 3339 time"))
                     })
                     .transpose()
             };
@@ -428,9 +427,8 @@ fn route(config_path: &Path, args: RouteArgs) -> anyhow::Result<i32> {
 
 /// Milliseconds of an RFC 3339 time; the current time when absent or unreadable.
 fn time_ms(t: Option<&str>) -> i64 {
-    t.and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or_else(crate::domain::now_millis, |d| d.as_millis() as i64)
+    t.and_then(crate::domain::parse_time_ms)
+        .unwrap_or_else(crate::domain::now_millis)
 }
 
 /// A read-write connection to the configured journal, for operator tools.

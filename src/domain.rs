@@ -89,3 +89,17 @@ pub fn now_millis() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time such as
+/// `2026-03-01T12:00:00Z` (a trailing `Z` or none means UTC; an offset is
+/// applied). `None` when the text is not such a time.
+pub fn parse_time_ms(ts: &str) -> Option<i64> {
+    let ts = ts.trim();
+    humantime::parse_rfc3339_weak(ts.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(ts))
+        .ok()
+        .map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        })
+}

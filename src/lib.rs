@@ -15,7 +15,9 @@
 //!   connectors → attempts recorded, retries decided, dead letters kept).
 //! - [`connectors`]: Slack, Jira, PagerDuty, ServiceNow, Zendesk, GitHub,
 //!   SMTP, HTTP: build the request, classify the answer.
-//! - [`admin`]: health, readiness and metrics for operators.
+//! - [`admin`]: health, readiness and metrics for operators, and the
+//!   token-protected admin API (events, actions, dead letters and their
+//!   replay, rules and their reload errors, quarantine).
 //! - [`telemetry`]: logs and metric names.
 //! - [`app`] / [`cli`] / [`shutdown`]: wiring, commands and graceful stop.
 //!

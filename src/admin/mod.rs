@@ -1,17 +1,24 @@
-//! The operator listener (separate port): `/healthz` (the process answers),
-//! `/readyz` (the journal's last write succeeded) and `/metrics`
-//! (Prometheus text). The token-protected admin API joins it later.
+//! The operator listener (separate port from the webhooks): `/healthz`
+//! (the process answers), `/readyz` (the journal's last write succeeded),
+//! `/metrics` (Prometheus text), all open for probes and scrapers; and the
+//! admin API under `/api` ([`api`]), behind the bearer token ([`auth`]).
+
+pub mod api;
+pub mod auth;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 
+use crate::rules::reload::LiveRules;
 use crate::store::Store;
 use crate::telemetry::Metrics;
+
+use api::{ApiError, ApiState};
 
 #[derive(Clone)]
 struct AdminState {
@@ -19,12 +26,40 @@ struct AdminState {
     metrics: Arc<Metrics>,
 }
 
-pub fn router(store: Store, metrics: Arc<Metrics>) -> Router {
+/// The whole admin listener. `token` is `admin.token`; `None` turns `/api` off.
+pub fn router(
+    store: Store,
+    metrics: Arc<Metrics>,
+    rules: Arc<LiveRules>,
+    token: Option<&str>,
+) -> Router {
+    let api = Router::new()
+        .route("/events", get(api::events))
+        .route("/events/{id}", get(api::event))
+        .route("/actions", get(api::actions))
+        .route("/actions/{id}", get(api::action))
+        .route("/dead-letters", get(api::dead_letters))
+        .route("/replay", post(api::replay))
+        .route("/rules", get(api::rules))
+        .route("/quarantine", get(api::quarantine))
+        .fallback(|| async { ApiError::NotFound("no admin API route at this path".into()) })
+        .method_not_allowed_fallback(|m: Method| async move {
+            ApiError::MethodNotAllowed(m.to_string())
+        })
+        .with_state(ApiState {
+            store: store.clone(),
+            rules,
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            auth::Token(token.map(Arc::from)),
+            auth::require,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(AdminState { store, metrics })
+        .nest("/api", api)
 }
 
 async fn readyz(State(st): State<AdminState>) -> impl IntoResponse {

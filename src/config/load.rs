@@ -127,7 +127,8 @@ pub(super) fn parse(
     let admin = match sections.remove("admin") {
         Some(v) => section::<AdminConfig>(v, "admin", &mut problems),
         None => Some(AdminConfig::default()),
-    };
+    }
+    .map(|a| check_admin(a, base_dir, &mut problems));
     if let Some(s) = &server {
         check_server(s, &mut problems);
     }
@@ -404,6 +405,46 @@ fn check_delivery(d: &DeliveryConfig, at: &str, problems: &mut Problems) {
     }
 }
 
+/// The content of a `*_file` secret (relative to the config's directory),
+/// without its trailing newline.
+fn read_secret_file(f: &Path, base_dir: &Path) -> Result<String, String> {
+    let p = if f.is_absolute() {
+        f.to_path_buf()
+    } else {
+        base_dir.join(f)
+    };
+    std::fs::read_to_string(&p)
+        .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
+        .map_err(|err| format!("cannot read {}: {err}", p.display()))
+}
+
+/// Shortest admin API token accepted: guessing 16 random characters over
+/// the network is hopeless, guessing "admin" is not.
+const MIN_ADMIN_TOKEN: usize = 16;
+
+/// Resolves `token_file` into `token` and checks the token's length.
+fn check_admin(mut a: AdminConfig, base_dir: &Path, problems: &mut Problems) -> AdminConfig {
+    if let Some(f) = a.token_file.take() {
+        if a.token.as_ref().is_some_and(|t| !t.0.is_empty()) {
+            problems.add("admin", "give either token or token_file, not both");
+        } else {
+            match read_secret_file(&f, base_dir) {
+                Ok(t) => a.token = Some(super::Secret(t)),
+                Err(msg) => problems.add("admin.token_file", msg),
+            }
+        }
+    }
+    if let Some(t) = a.api_token()
+        && t.chars().count() < MIN_ADMIN_TOKEN
+    {
+        problems.add(
+            "admin.token",
+            format!("must be at least {MIN_ADMIN_TOKEN} characters (e.g. the output of `openssl rand -hex 32`)"),
+        );
+    }
+    a
+}
+
 fn check_server(s: &ServerConfig, problems: &mut Problems) {
     if s.max_connections == 0 {
         problems.add("server.max_connections", "must be at least 1");
@@ -458,23 +499,13 @@ fn check_source(
         }
         let text = match (&k.secret, &k.secret_file) {
             (Some(s), None) => s.0.clone(),
-            (None, Some(f)) => {
-                let p = if f.is_absolute() {
-                    f.clone()
-                } else {
-                    base_dir.join(f)
-                };
-                match std::fs::read_to_string(&p) {
-                    Ok(t) => t.trim_end_matches(['\n', '\r']).to_owned(),
-                    Err(err) => {
-                        problems.add(
-                            format!("{kp}.secret_file"),
-                            format!("cannot read {}: {err}", p.display()),
-                        );
-                        continue;
-                    }
+            (None, Some(f)) => match read_secret_file(f, base_dir) {
+                Ok(t) => t,
+                Err(msg) => {
+                    problems.add(format!("{kp}.secret_file"), msg);
+                    continue;
                 }
-            }
+            },
             (Some(_), Some(_)) => {
                 problems.add(kp, "give either secret or secret_file, not both");
                 continue;

@@ -308,19 +308,37 @@ impl Default for ServerConfig {
     }
 }
 
-/// The operator-facing listener: health, readiness and metrics.
+/// The operator-facing listener: health, readiness and metrics (open),
+/// and the admin API under `/api` (bearer token).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// `null` turns the admin listener off.
     pub listen: Option<SocketAddr>,
+    /// The admin API's bearer token; empty or absent turns `/api` off.
+    /// After loading, a `token_file`'s content is here too.
+    pub token: Option<Secret>,
+    /// A file holding the token, as an alternative to `token`.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            token: None,
+            token_file: None,
         }
+    }
+}
+
+impl AdminConfig {
+    /// The API token, when the API is on.
+    pub fn api_token(&self) -> Option<&str> {
+        self.token
+            .as_ref()
+            .map(|t| t.0.as_str())
+            .filter(|t| !t.is_empty())
     }
 }
 

@@ -122,17 +122,11 @@ pub(super) fn register(engine: &mut Engine) {
 
     engine.register_fn("now", || with(|c| c.now_ms));
     engine.register_fn("parse_time", |ts: &str| -> R<i64> {
-        humantime::parse_rfc3339_weak(ts.trim_end_matches('Z').trim())
-            .or_else(|_| humantime::parse_rfc3339(ts))
-            .map(|t| {
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64)
-            })
-            .map_err(|_| {
-                err(format!(
-                    "parse_time: {ts:?} is not an ISO 8601 / RFC 3339 time"
-                ))
-            })
+        crate::domain::parse_time_ms(ts).ok_or_else(|| {
+            err(format!(
+                "parse_time: {ts:?} is not an ISO 8601 / RFC 3339 time"
+            ))
+        })
     });
     engine.register_fn("format_time", |ms: i64| -> String {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);

@@ -190,19 +190,39 @@ pub struct ActionRow {
     pub last_error: Option<String>,
 }
 
-/// Actions filtered by state and target, newest first.
-pub fn list(
-    conn: &rusqlite::Connection,
-    state: Option<&str>,
-    target: Option<&str>,
-    limit: usize,
-) -> rusqlite::Result<Vec<ActionRow>> {
-    let mut st = conn.prepare(
-        "SELECT id, state, target, action, attempts, created_at, last_error FROM actions
-         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR target = ?2)
-         ORDER BY created_at DESC, id LIMIT ?3",
+/// Which actions [`list`] shows.
+#[derive(Debug, Clone)]
+pub struct ActionFilter<'a> {
+    pub state: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub event_id: Option<i64>,
+    pub limit: usize,
+}
+
+/// Every state an action can be in, for checking operator input.
+pub const STATES: &[&str] = &["pending", "delivering", "delivered", "dead", "held"];
+
+/// Actions filtered by state, target and event, newest first.
+pub fn list(conn: &rusqlite::Connection, f: &ActionFilter<'_>) -> rusqlite::Result<Vec<ActionRow>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {ACTION_COLUMNS} FROM actions
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR event_id = ?3)
+         ORDER BY created_at DESC, id LIMIT ?4"
+    ))?;
+    let rows = st.query_map(
+        params![f.state, f.target, f.event_id, f.limit as i64],
+        ActionRow::from_row,
     )?;
-    let rows = st.query_map(params![state, target, limit as i64], |r| {
+    rows.collect()
+}
+
+/// What an [`ActionRow`] is read from, in [`ActionRow::from_row`]'s order.
+pub(super) const ACTION_COLUMNS: &str =
+    "id, state, target, action, attempts, created_at, last_error";
+
+impl ActionRow {
+    /// An action from a row that starts with [`ACTION_COLUMNS`].
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActionRow> {
         Ok(ActionRow {
             id: r.get(0)?,
             state: r.get(1)?,
@@ -212,8 +232,7 @@ pub fn list(
             created_at: r.get(5)?,
             last_error: r.get(6)?,
         })
-    })?;
-    rows.collect()
+    }
 }
 
 /// What `switchyard replay --dead` moves back to pending.

@@ -12,6 +12,7 @@
 
 mod dedup;
 pub mod delivery;
+pub mod inspect;
 mod log;
 pub mod outbox;
 mod segment;
@@ -155,9 +156,7 @@ pub fn stored_event(url: &StoreUrl, id: i64) -> Result<Option<outbox::PendingEve
         path: path.clone(),
         reason,
     };
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| open_err(e.to_string()))?;
+    let conn = sqlite::open_read_only(path)?;
     let indexed = || outbox::event_by_id(&conn, id).map_err(|e| open_err(e.to_string()));
     if let Some(ev) = indexed()? {
         return Ok(Some(ev));
@@ -345,6 +344,12 @@ impl Store {
     /// A separate connection for the evaluation loop and tools.
     pub fn connect(&self) -> Result<rusqlite::Connection, StoreError> {
         sqlite::open(&self.path)
+    }
+
+    /// A read-only connection for operator views ([`inspect`]); in WAL mode
+    /// it never blocks the writers.
+    pub fn reader(&self) -> Result<rusqlite::Connection, StoreError> {
+        sqlite::open_read_only(&self.path)
     }
 
     /// Events acknowledged (durable in the ingest log) and not yet indexed

@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_delivery.sql"),
     include_str!("migrations/0004_threads.sql"),
     include_str!("migrations/0005_evaluations.sql"),
+    include_str!("migrations/0006_actions_by_event.sql"),
 ];
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Upper bound on events per group commit, so one transaction stays short.
@@ -462,6 +463,20 @@ fn answer_err(job: Job, e: StoreError) {
         }
         Job::Close => {}
     }
+}
+
+/// Opens the database for reading only (operator tools and views), waiting
+/// out a writer's brief locks (a checkpoint, a migration) for up to 5 s.
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let err = |e: rusqlite::Error| StoreError::Open {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(err)?;
+    Ok(conn)
 }
 
 /// Opens the database, applying pragmas and the schema.

@@ -161,3 +161,63 @@ fn secrets_never_appear_in_debug_output() {
     assert!(!dbg.contains("hunter2"), "{dbg}");
     assert!(dbg.contains("current"));
 }
+
+#[test]
+fn the_admin_token_comes_from_the_environment_or_a_file_and_must_be_long() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token.txt"), "token-from-a-file-0123\n").unwrap();
+    let t = |admin: &str| {
+        format!(
+            "listen: 127.0.0.1:1\nstore: sqlite://x.db\nadmin: {{ {admin} }}\nsources:\n  s: {{ path: /s, verify: none }}\n"
+        )
+    };
+    let load = |admin: &str, env: Option<&str>| {
+        Config::from_str_with_env(&t(admin), dir.path(), &|k| {
+            (k == "ADMIN_TOKEN").then(|| env.unwrap_or_default().to_owned())
+        })
+    };
+    let c = load("token: \"${ADMIN_TOKEN}\"", Some("0123456789abcdef")).unwrap();
+    assert_eq!(c.admin.api_token(), Some("0123456789abcdef"));
+    let c = load("token_file: token.txt", None).unwrap();
+    assert_eq!(c.admin.api_token(), Some("token-from-a-file-0123"));
+    assert!(
+        !format!("{c:?}").contains("token-from-a-file"),
+        "the token is redacted"
+    );
+    // Empty (an unset optional variable) or absent: the API is off.
+    let c = load("token: \"${ADMIN_TOKEN:-}\"", None).unwrap();
+    assert_eq!(c.admin.api_token(), None);
+    assert_eq!(
+        parse(&t("listen: 127.0.0.1:9"), &[])
+            .unwrap()
+            .admin
+            .api_token(),
+        None
+    );
+    let problems = |admin: &str| -> Vec<String> {
+        load(admin, None)
+            .unwrap_err()
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        problems("token: short"),
+        ["admin.token: must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)"]
+    );
+    assert_eq!(
+        problems("token: 0123456789abcdef, token_file: token.txt"),
+        ["admin: give either token or token_file, not both"]
+    );
+    let missing = problems("token_file: nope.txt");
+    assert_eq!(missing.len(), 1);
+    assert!(
+        missing[0].starts_with("admin.token_file: cannot read ") && missing[0].contains("nope.txt"),
+        "{missing:?}"
+    );
+    assert_eq!(
+        problems("tokn: 0123456789abcdef")[0],
+        "admin.tokn: unknown field `tokn`, expected one of `listen`, `token`, `token_file`"
+    );
+}

@@ -18,14 +18,16 @@ async fn post(addr: std::net::SocketAddr, body: &str) {
 
 /// A recording fake Slack incoming webhook. Answers from `script` first,
 /// then `200 ok`.
-struct FakeSlack {
-    url: String,
-    received: Arc<Mutex<Vec<serde_json::Value>>>,
+pub(crate) struct FakeSlack {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 type Script = Arc<Mutex<VecDeque<(u16, &'static str, Option<&'static str>)>>>;
 
-async fn fake_slack(script: Vec<(u16, &'static str, Option<&'static str>)>) -> FakeSlack {
+pub(crate) async fn fake_slack(
+    script: Vec<(u16, &'static str, Option<&'static str>)>,
+) -> FakeSlack {
     let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
     let script: Script = Arc::new(Mutex::new(script.into()));
     let (r, sc) = (received.clone(), script.clone());
@@ -58,6 +60,16 @@ async fn fake_slack(script: Vec<(u16, &'static str, Option<&'static str>)>) -> F
 }
 
 fn project(webhook_url: &str) -> (tempfile::TempDir, switchyard::config::Config) {
+    project_with_admin(webhook_url, "{ listen: null }")
+}
+
+/// A project whose rule posts every `t` event's label to the Slack target
+/// `support` at `webhook_url`, from an unsigned source at `/h`, with the
+/// `admin:` section `admin` and fast retries.
+pub(crate) fn project_with_admin(
+    webhook_url: &str,
+    admin: &str,
+) -> (tempfile::TempDir, switchyard::config::Config) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("rules")).unwrap();
     std::fs::write(
@@ -66,7 +78,7 @@ fn project(webhook_url: &str) -> (tempfile::TempDir, switchyard::config::Config)
     )
     .unwrap();
     let text = format!(
-        "listen: 127.0.0.1:0\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\ndelivery:\n  retry: {{ schedule: [20ms], floor: 20ms }}\n  rate: {{ per_second: 1000, burst: 100 }}\ntargets:\n  support: {{ kind: slack, webhook_url: \"{webhook_url}\" }}\nsources:\n  s: {{ path: /h, verify: none }}\n"
+        "listen: 127.0.0.1:0\nstore: sqlite://journal.db\nadmin: {admin}\ndelivery:\n  retry: {{ schedule: [20ms], floor: 20ms }}\n  rate: {{ per_second: 1000, burst: 100 }}\ntargets:\n  support: {{ kind: slack, webhook_url: \"{webhook_url}\" }}\nsources:\n  s: {{ path: /h, verify: none }}\n"
     );
     std::fs::write(dir.path().join("config.yaml"), &text).unwrap();
     let config =
@@ -305,7 +317,8 @@ fn bot_project(api_url: &str) -> (tempfile::TempDir, switchyard::config::Config)
     (dir, config)
 }
 
-async fn wait_states(db: &Path, want: &[&str]) {
+/// Waits until the actions' states, oldest first, are `want`.
+pub(crate) async fn wait_states(db: &Path, want: &[&str]) {
     crate::support::wait_for(|| {
         let got = rows(db, "SELECT state FROM actions ORDER BY created_at, id");
         if got == want {

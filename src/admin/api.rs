@@ -1,0 +1,391 @@
+//! The admin API under `/api` (JSON, bearer token, see [`super::auth`]):
+//! what the journal holds and how each event and action ended, dead
+//! letters and their replay, and the live rule set with the errors of its
+//! last failed reload.
+//!
+//! | route | answers |
+//! |---|---|
+//! | `GET /api/events?type=&source=&state=&outcome=&before=&limit=` | events, newest first, without bodies |
+//! | `GET /api/events/{id}` | one event: exact body, rule runs, actions |
+//! | `GET /api/actions?state=&target=&limit=` | actions, newest first |
+//! | `GET /api/actions/{id}` | one action: payload and every attempt |
+//! | `GET /api/dead-letters?target=&limit=` | dead actions, newest first |
+//! | `POST /api/replay` `{target?, id?, since?, until?}` | dead letters back to pending |
+//! | `GET /api/rules` | live version, files, last reload errors |
+//! | `GET /api/quarantine?before=&limit=` | authentic bodies that could not be split |
+//!
+//! Client mistakes are 4xx with `{error, message}`; a store failure is
+//! logged and answered 503. Reads run on a read-only connection off the
+//! async workers, so an operator's query never blocks ingress.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::rules::reload::LiveRules;
+use crate::store::delivery::{self, ActionFilter, ReplayFilter};
+use crate::store::inspect::{self, EventFilter};
+use crate::store::{Store, StoreError};
+
+/// Rows per page when the request does not say.
+const DEFAULT_LIMIT: usize = 50;
+/// The most rows one page may ask for.
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub rules: Arc<LiveRules>,
+}
+
+/// Everything the admin API answers other than 2xx.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the admin API is off: set admin.token (or admin.token_file) in config.yaml")]
+    Disabled,
+    #[error("send the admin token as `Authorization: Bearer <admin.token>`")]
+    MissingToken,
+    #[error("the Authorization header must be `Bearer <admin.token>`")]
+    NotBearer,
+    #[error("wrong admin token")]
+    BadToken,
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("{0}")]
+    BadBody(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this route does not take {0}")]
+    MethodNotAllowed(String),
+    #[error("the journal is unavailable; retry later")]
+    Store,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Disabled => StatusCode::FORBIDDEN,
+            ApiError::MissingToken | ApiError::NotBearer | ApiError::BadToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::BadQuery(_) | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Store => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Disabled => "api_disabled",
+            ApiError::MissingToken => "missing_token",
+            ApiError::NotBearer | ApiError::BadToken => "bad_token",
+            ApiError::BadQuery(_) => "bad_query",
+            ApiError::BadBody(_) => "bad_body",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Store => "store_unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.code(), "message": self.to_string() }));
+        (self.status(), body).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "admin API: reading the journal failed");
+        ApiError::Store
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Write(e.to_string()).into()
+    }
+}
+
+/// A request's query parameters, checked against what the route takes.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Refuses an unreadable query, an unknown parameter and a repeated one.
+    fn parse(
+        q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+        known: &[&str],
+    ) -> Result<Params, ApiError> {
+        let Query(pairs) = q.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if !known.contains(&k.as_str()) {
+                return Err(ApiError::BadQuery(format!(
+                    "unknown query parameter {k:?} (this route takes: {})",
+                    known.join(", ")
+                )));
+            }
+            if pairs[..i].iter().any(|(seen, _)| seen == k) {
+                return Err(ApiError::BadQuery(format!("{k} is given twice")));
+            }
+        }
+        Ok(Params(pairs))
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// A parameter that must be one of `allowed`.
+    fn one_of(&self, key: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+        match self.text(key) {
+            Some(v) if !allowed.contains(&v.as_str()) => Err(ApiError::BadQuery(format!(
+                "{key} {v:?} is not one of: {}",
+                allowed.join(", ")
+            ))),
+            v => Ok(v),
+        }
+    }
+
+    /// A positive id.
+    fn id(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        self.text(key)
+            .map(|v| positive_id(&v).map_err(|e| ApiError::BadQuery(format!("{key} {e}"))))
+            .transpose()
+    }
+
+    fn limit(&self) -> Result<usize, ApiError> {
+        match self.text("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::BadQuery(format!(
+                        "limit {v:?} must be a number from 1 to {MAX_LIMIT}"
+                    ))
+                }),
+        }
+    }
+}
+
+/// An id as events have them, or why the text is not one.
+fn positive_id(v: &str) -> Result<i64, String> {
+    v.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{v:?} is not an id (a positive integer)"))
+}
+
+/// Runs a read on a fresh read-only connection, off the async workers.
+async fn read<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || -> Result<T, ApiError> {
+        let conn = store.reader()?;
+        Ok(f(&conn)?)
+    })
+    .await
+    .map_err(|e| StoreError::Write(format!("admin read task: {e}")))?
+}
+
+/// A page of rows and where the next page starts (`None`: this is the last).
+#[derive(Serialize)]
+struct Page<T> {
+    #[serde(flatten)]
+    rows: T,
+    next_before: Option<i64>,
+}
+
+fn next_before(ids: impl DoubleEndedIterator<Item = i64>, got: usize, limit: usize) -> Option<i64> {
+    if got < limit { None } else { ids.last() }
+}
+
+pub async fn events(
+    State(st): State<ApiState>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(
+        q,
+        &["type", "source", "state", "outcome", "before", "limit"],
+    )?;
+    let filter = EventFilter {
+        event_type: p.text("type"),
+        source: p.text("source"),
+        state: p.one_of("state", inspect::EVENT_STATES)?,
+        outcome: p.one_of("outcome", inspect::OUTCOMES)?,
+        before: p.id("before")?,
+        limit: p.limit()?,
+    };
+    let limit = filter.limit;
+    let rows = read(&st.store, move |c| inspect::events(c, &filter)).await?;
+    let next = next_before(rows.iter().map(|r| r.id), rows.len(), limit);
+    Ok(Json(Page {
+        rows: json!({ "events": rows }),
+        next_before: next,
+    })
+    .into_response())
+}
+
+pub async fn event(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let n = positive_id(&id).map_err(ApiError::BadQuery)?;
+    match read(&st.store, move |c| inspect::event(c, n)).await? {
+        Some(ev) => Ok(Json(ev).into_response()),
+        None => Err(ApiError::NotFound(format!("no event with id {n}"))),
+    }
+}
+
+pub async fn actions(
+    State(st): State<ApiState>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q, &["state", "target", "limit"])?;
+    list_actions(&st.store, p.one_of("state", delivery::STATES)?, &p).await
+}
+
+pub async fn dead_letters(
+    State(st): State<ApiState>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q, &["target", "limit"])?;
+    list_actions(&st.store, Some("dead".into()), &p).await
+}
+
+async fn list_actions(
+    store: &Store,
+    state: Option<String>,
+    p: &Params,
+) -> Result<Response, ApiError> {
+    let target = p.text("target");
+    let limit = p.limit()?;
+    let rows = read(store, move |c| {
+        delivery::list(
+            c,
+            &ActionFilter {
+                state: state.as_deref(),
+                target: target.as_deref(),
+                event_id: None,
+                limit,
+            },
+        )
+    })
+    .await?;
+    Ok(Json(json!({ "actions": rows })).into_response())
+}
+
+pub async fn action(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = id.clone();
+    match read(&st.store, move |c| inspect::action(c, &key)).await? {
+        Some(a) => Ok(Json(a).into_response()),
+        None => Err(ApiError::NotFound(format!("no action with id {id:?}"))),
+    }
+}
+
+/// What `POST /api/replay` selects; an empty object selects every dead letter.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    target: Option<String>,
+    id: Option<String>,
+    /// RFC 3339: dead-lettered at or after.
+    since: Option<String>,
+    /// RFC 3339: dead-lettered before.
+    until: Option<String>,
+}
+
+pub async fn replay(State(st): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    // An object first: serde would also take a struct as a JSON array.
+    let req: ReplayRequest =
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
+            .and_then(|map| serde_json::from_value(serde_json::Value::Object(map)))
+            .map_err(|e| {
+                ApiError::BadBody(format!(
+                    "the body must be a JSON object with optional target, id, since, until: {e}"
+                ))
+            })?;
+    let time = |field: &str, t: Option<String>| -> Result<Option<i64>, ApiError> {
+        t.map(|t| {
+            crate::domain::parse_time_ms(&t).ok_or_else(|| {
+                ApiError::BadBody(format!(
+                    "{field} {t:?} is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)"
+                ))
+            })
+        })
+        .transpose()
+    };
+    let filter = ReplayFilter {
+        target: req.target,
+        id: req.id,
+        since: time("since", req.since)?,
+        until: time("until", req.until)?,
+    };
+    let store = st.store.clone();
+    let n = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
+        let conn = store.connect()?;
+        // The operator is told "replayed": the change is synced before that.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(delivery::replay_dead(
+            &conn,
+            &filter,
+            crate::domain::now_millis(),
+        )?)
+    })
+    .await
+    .map_err(|e| StoreError::Write(format!("admin replay task: {e}")))??;
+    if n > 0 {
+        st.store.planned().notify_one();
+    }
+    tracing::info!(replayed = n, "dead letters queued again from the admin API");
+    Ok(Json(json!({ "replayed": n })).into_response())
+}
+
+pub async fn rules(State(st): State<ApiState>) -> Response {
+    let set = st.rules.current();
+    let files: Vec<_> = set
+        .files()
+        .iter()
+        .map(|f| json!({ "file": f.name, "event_type": f.event_type }))
+        .collect();
+    Json(json!({
+        "version": &*set.version,
+        "dir": set.dir,
+        "files": files,
+        "reload_errors": st.rules.last_error(),
+    }))
+    .into_response()
+}
+
+pub async fn quarantine(
+    State(st): State<ApiState>,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let p = Params::parse(q, &["before", "limit"])?;
+    let (before, limit) = (p.id("before")?, p.limit()?);
+    let rows = read(&st.store, move |c| inspect::quarantine(c, before, limit)).await?;
+    let next = next_before(rows.iter().map(|r| r.id), rows.len(), limit);
+    Ok(Json(Page {
+        rows: json!({ "quarantine": rows }),
+        next_before: next,
+    })
+    .into_response())
+}

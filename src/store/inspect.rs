@@ -1,0 +1,257 @@
+//! Read-only views of the journal for operators (the admin API): events
+//! with how their evaluation ended, one event with its body and actions,
+//! one action with its attempts, and the quarantine. Every list is newest
+//! first and pages by id (`before`), so a page stays stable while new
+//! events arrive.
+//!
+//! These run on their own read connection: in WAL mode a reader never
+//! blocks the writer, so an operator's query cannot slow the ingress.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::delivery::{self, ACTION_COLUMNS, ActionFilter, ActionRow};
+
+/// Every value of an event's `state`.
+pub const EVENT_STATES: &[&str] = &["pending", "rejected"];
+/// Every evaluation outcome, and `unevaluated` for events not evaluated yet.
+pub const OUTCOMES: &[&str] = &["routed", "no_rule", "rule_error", "unevaluated"];
+
+/// Which events [`events`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub source: Option<String>,
+    pub state: Option<String>,
+    pub outcome: Option<String>,
+    /// Only events with a smaller id (the previous page's `next_before`).
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
+/// One event in a list: what it is and how it ended, without its body.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub source: String,
+    pub received_at: i64,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    pub state: String,
+    pub reason: Option<String>,
+    pub key_label: Option<String>,
+    /// `routed`, `no_rule`, `rule_error`; `None` until evaluated.
+    pub outcome: Option<String>,
+    pub evaluated_at: Option<i64>,
+    pub ruleset_version: Option<String>,
+}
+
+/// One event with its exact bytes, each rule's run and its actions.
+#[derive(Debug, Serialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub row: EventRow,
+    /// The event's exact bytes as sent (rejected ones may not be valid JSON
+    /// values for every consumer, so this is text, not a nested object).
+    pub body: String,
+    pub rule_runs: Option<Box<RawValue>>,
+    pub actions: Vec<ActionRow>,
+}
+
+/// One action with what it carries and every attempt.
+#[derive(Debug, Serialize)]
+pub struct ActionDetail {
+    #[serde(flatten)]
+    pub row: ActionRow,
+    pub event_id: i64,
+    pub rule: String,
+    pub payload: Box<RawValue>,
+    pub due_at: i64,
+    pub finished_at: Option<i64>,
+    pub attempt_log: Vec<Attempt>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize)]
+pub struct Attempt {
+    pub attempt: i64,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub result: String,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub excerpt: Option<String>,
+}
+
+/// One quarantined body, without the body itself.
+#[derive(Debug, Serialize)]
+pub struct QuarantineRow {
+    pub id: i64,
+    pub source: String,
+    pub received_at: i64,
+    pub code: String,
+    pub reason: String,
+    pub bytes: i64,
+    pub key_label: Option<String>,
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.source, e.received_at, e.type, e.state, e.reason, e.key_label,
+     v.outcome, v.evaluated_at, v.ruleset_version";
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        received_at: r.get(2)?,
+        event_type: r.get(3)?,
+        state: r.get(4)?,
+        reason: r.get(5)?,
+        key_label: r.get(6)?,
+        outcome: r.get(7)?,
+        evaluated_at: r.get(8)?,
+        ruleset_version: r.get(9)?,
+    })
+}
+
+/// Events matching `f`, newest first. The walk goes down the id (rowid)
+/// tree, so a filter that matches often is cheap and one that matches
+/// rarely reads more of the table; `limit` bounds what is returned.
+pub fn events(conn: &Connection, f: &EventFilter) -> rusqlite::Result<Vec<EventRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN evaluations v ON v.event_id = e.id
+         WHERE (?1 IS NULL OR e.id < ?1) AND (?2 IS NULL OR e.type = ?2)
+           AND (?3 IS NULL OR e.source = ?3) AND (?4 IS NULL OR e.state = ?4)
+           AND (?5 IS NULL OR coalesce(v.outcome, 'unevaluated') = ?5)
+         ORDER BY e.id DESC LIMIT ?6"
+    ))?;
+    let rows = st.query_map(
+        params![
+            f.before,
+            f.event_type,
+            f.source,
+            f.state,
+            f.outcome,
+            f.limit as i64
+        ],
+        event_row,
+    )?;
+    rows.collect()
+}
+
+/// Event `id` with its body, rule runs and actions.
+pub fn event(conn: &Connection, id: i64) -> rusqlite::Result<Option<EventDetail>> {
+    let found = conn
+        .query_row(
+            &format!(
+                "SELECT {EVENT_COLUMNS}, e.body, v.rule_runs FROM events e
+                 LEFT JOIN evaluations v ON v.event_id = e.id WHERE e.id = ?1"
+            ),
+            [id],
+            |r| {
+                Ok((
+                    event_row(r)?,
+                    r.get::<_, String>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((row, body, runs)) = found else {
+        return Ok(None);
+    };
+    let actions = delivery::list(
+        conn,
+        &ActionFilter {
+            state: None,
+            target: None,
+            event_id: Some(id),
+            limit: i64::MAX as usize,
+        },
+    )?;
+    Ok(Some(EventDetail {
+        row,
+        body,
+        rule_runs: runs.and_then(|r| RawValue::from_string(r).ok()),
+        actions,
+    }))
+}
+
+/// Action `id` with its payload and every attempt, oldest first.
+pub fn action(conn: &Connection, id: &str) -> rusqlite::Result<Option<ActionDetail>> {
+    let found = conn
+        .query_row(
+            &format!(
+                "SELECT {ACTION_COLUMNS}, event_id, rule, payload, due_at, finished_at
+                 FROM actions WHERE id = ?1"
+            ),
+            [id],
+            |r| {
+                Ok((
+                    ActionRow::from_row(r)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, i64>(10)?,
+                    r.get::<_, Option<i64>>(11)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((row, event_id, rule, payload, due_at, finished_at)) = found else {
+        return Ok(None);
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT attempt, started_at, duration_ms, result, status, error, excerpt
+         FROM action_attempts WHERE action_id = ?1 ORDER BY attempt",
+    )?;
+    let attempt_log = st
+        .query_map([id], |r| {
+            Ok(Attempt {
+                attempt: r.get(0)?,
+                started_at: r.get(1)?,
+                duration_ms: r.get(2)?,
+                result: r.get(3)?,
+                status: r.get(4)?,
+                error: r.get(5)?,
+                excerpt: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // The outbox only ever holds payloads serialized from JSON values.
+    let payload = RawValue::from_string(payload)
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
+    Ok(Some(ActionDetail {
+        row,
+        event_id,
+        rule,
+        payload,
+        due_at,
+        finished_at,
+        attempt_log,
+    }))
+}
+
+/// Quarantined bodies, newest first, without their bytes.
+pub fn quarantine(
+    conn: &Connection,
+    before: Option<i64>,
+    limit: usize,
+) -> rusqlite::Result<Vec<QuarantineRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, source, received_at, code, reason, length(body), key_label FROM quarantine
+         WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![before, limit as i64], |r| {
+        Ok(QuarantineRow {
+            id: r.get(0)?,
+            source: r.get(1)?,
+            received_at: r.get(2)?,
+            code: r.get(3)?,
+            reason: r.get(4)?,
+            bytes: r.get(5)?,
+            key_label: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
