@@ -1,10 +1,12 @@
 //! The operator listener (separate port from the webhooks): `/healthz`
 //! (the process answers), `/readyz` (the journal's last write succeeded),
 //! `/metrics` (Prometheus text), all open for probes and scrapers; and the
-//! admin API under `/api` ([`api`]), behind the bearer token ([`auth`]).
+//! admin API under `/api` ([`api`]), behind the bearer token ([`auth`]);
+//! and the dashboard at `/` ([`dashboard`]), a page over that API.
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 
 use std::sync::Arc;
 
@@ -59,6 +61,7 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(AdminState { store, metrics })
+        .merge(dashboard::routes())
         .nest("/api", api)
 }
 

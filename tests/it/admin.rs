@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::delivery::{FakeSlack, fake_slack, project_with_admin, wait_states};
 use crate::support::{count, post_to, rows};
 
-const TOKEN: &str = "admin-token-0123456789abcdef";
+pub(crate) const TOKEN: &str = "admin-token-0123456789abcdef";
 
 /// The delivery tests' project, with the admin API on (`token`) or off (`None`).
 fn project(
@@ -98,7 +98,8 @@ async fn start(token: Option<&str>) -> (tempfile::TempDir, switchyard::app::Runn
 }
 
 /// Two events, of which Slack refuses the first (dead letter) and takes the second.
-async fn one_dead_one_delivered() -> (FakeSlack, tempfile::TempDir, switchyard::app::Running) {
+pub(crate) async fn one_dead_one_delivered()
+-> (FakeSlack, tempfile::TempDir, switchyard::app::Running) {
     let slack = fake_slack(vec![(404, "channel_not_found", None)]).await;
     let (d, config) = project(&slack.url, Some(TOKEN));
     let running = switchyard::app::start(config).await.unwrap();
@@ -282,6 +283,10 @@ async fn the_api_refuses_missing_wrong_and_doubled_tokens_and_changes_nothing() 
         count(&db, "SELECT count(*) FROM actions WHERE state = 'dead'"),
         1
     );
+    // With the token, an empty selector replays every dead letter.
+    let all = Admin::new(&running).replay("{}").await;
+    assert_eq!((all.status, all.json["replayed"].as_i64()), (200, Some(1)));
+    wait_states(&db, &["delivered", "delivered"]).await;
     // Probes and scrapers need no token.
     for path in ["/healthz", "/readyz", "/metrics"] {
         let status = c

@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod cli;
 mod config;
+mod dashboard;
 mod delivery;
 mod email;
 mod ingress;
