@@ -50,7 +50,8 @@ pub enum Command {
     Test,
     /// List actions by state, with their attempts and last error.
     Actions(ActionsArgs),
-    /// Send dead letters again: all, by target, by id or by time range.
+    /// Send dead letters again (all, by target, by id or by time range), or
+    /// re-evaluate stored events through today's rules as a dry-run diff.
     Replay(ReplayArgs),
     /// Print the signature a sender would attach to a body.
     Sign(SignArgs),
@@ -73,20 +74,35 @@ pub struct ActionsArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["dead", "evaluate"])))]
 pub struct ReplayArgs {
-    /// Replay dead letters (the only kind of replay so far).
-    #[arg(long, required = true)]
+    /// Move dead letters back to pending, to be sent again.
+    #[arg(long)]
     pub dead: bool,
-    /// Only the dead letters of this target (a name under `targets:`).
+    /// Run stored events through today's rules as a dry run and print what
+    /// would be planned differently than it was. Nothing is written or sent.
     #[arg(long)]
+    pub evaluate: bool,
+    /// With --dead: only the dead letters of this target (a name under `targets:`).
+    #[arg(long, conflicts_with = "evaluate")]
     pub target: Option<String>,
-    /// Only this action (its id, as `switchyard actions` lists it).
-    #[arg(long)]
+    /// With --dead: only this action (its id, as `switchyard actions` lists it).
+    #[arg(long, conflicts_with = "evaluate")]
     pub id: Option<String>,
-    /// Dead-lettered at or after this time (RFC 3339).
+    /// With --evaluate: only events of this type.
+    #[arg(long = "type", conflicts_with = "dead")]
+    pub event_type: Option<String>,
+    /// With --evaluate: re-evaluate at most this many events (oldest first).
+    #[arg(long, default_value_t = 100_000, conflicts_with = "dead")]
+    pub limit: usize,
+    /// With --evaluate: one JSON object per changed event, then the summary.
+    #[arg(long, conflicts_with = "dead")]
+    pub json: bool,
+    /// At or after this time (RFC 3339): when dead-lettered (--dead) or
+    /// received (--evaluate).
     #[arg(long)]
     pub since: Option<String>,
-    /// Dead-lettered before this time (RFC 3339).
+    /// Before this time (RFC 3339), likewise.
     #[arg(long)]
     pub until: Option<String>,
 }
@@ -258,7 +274,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Replay(args) => {
-            let conn = journal(&cli.config)?;
             let parse = |t: &Option<String>| -> anyhow::Result<Option<i64>> {
                 t.as_deref()
                     .map(|t| {
@@ -273,7 +288,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 since: parse(&args.since)?,
                 until: parse(&args.until)?,
             };
-            let _ = args.dead;
+            if args.evaluate {
+                return reevaluate(&cli.config, &args, filter.since, filter.until);
+            }
+            let conn = journal(&cli.config)?;
             let n =
                 crate::store::delivery::replay_dead(&conn, &filter, crate::domain::now_millis())?;
             println!(
@@ -423,6 +441,66 @@ fn route(config_path: &Path, args: RouteArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// `replay --evaluate`: the dry-run diff of stored events against today's rules.
+fn reevaluate(
+    config_path: &Path,
+    args: &ReplayArgs,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> anyhow::Result<i32> {
+    let c = load(config_path)?;
+    let set = load_rules(&c)?;
+    let conn = crate::store::read_journal(&c.store)?;
+    let range = crate::store::inspect::EventRange {
+        since,
+        until,
+        event_type: args.event_type.clone(),
+        after: 0,
+        limit: args.limit,
+    };
+    let summary = crate::dispatch::reevaluate::run(&set, &conn, &range, |ch| {
+        if args.json {
+            println!("{}", serde_json::to_string(ch).unwrap_or_default());
+            return;
+        }
+        let was = ch.was.as_deref().unwrap_or("unevaluated");
+        if was == ch.now {
+            println!("event {} ({}): {was}", ch.event, ch.event_type);
+        } else {
+            println!(
+                "event {} ({}): {was} -> {}",
+                ch.event, ch.event_type, ch.now
+            );
+        }
+        for e in &ch.errors {
+            println!("  error: {e}");
+        }
+        for (sign, list) in [("-", &ch.removed), ("+", &ch.added)] {
+            for a in list {
+                println!(
+                    "  {sign} {} {} {} ({})",
+                    a.action, a.target, a.payload, a.rule
+                );
+            }
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        println!(
+            "re-evaluated {} with rules {}: {} unchanged, {} changed ({} added, {} removed); nothing was written or sent",
+            plural(summary.events, "event"),
+            summary.version,
+            summary.unchanged,
+            summary.changed,
+            plural(summary.added, "action"),
+            summary.removed
+        );
+    }
+    Ok(0)
 }
 
 /// Milliseconds of an RFC 3339 time; the current time when absent or unreadable.

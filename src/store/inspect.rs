@@ -255,3 +255,86 @@ pub fn quarantine(
     })?;
     rows.collect()
 }
+
+/// Which stored events a re-evaluation reads.
+#[derive(Debug, Clone, Default)]
+pub struct EventRange {
+    /// Received at or after (ms).
+    pub since: Option<i64>,
+    /// Received before (ms).
+    pub until: Option<i64>,
+    pub event_type: Option<String>,
+    /// Only events with a larger id (the previous page's last).
+    pub after: i64,
+    pub limit: usize,
+}
+
+/// One action as an evaluation planned it, comparable across evaluations.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Planned {
+    pub rule: String,
+    pub target: String,
+    pub action: String,
+    /// The payload as the outbox stores it (serde_json's sorted-key text).
+    pub payload: String,
+}
+
+/// A stored event with how its evaluation ended and what it planned.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub event: super::outbox::PendingEvent,
+    /// `None`: not evaluated yet.
+    pub outcome: Option<String>,
+    pub actions: Vec<Planned>,
+}
+
+/// Routable events in `r`, in id order (the order they were evaluated in),
+/// each with its stored outcome and planned actions.
+pub fn evaluated(conn: &Connection, r: &EventRange) -> rusqlite::Result<Vec<Evaluated>> {
+    let mut st = conn.prepare_cached(
+        "SELECT e.id, e.type, e.body, e.received_at, v.outcome FROM events e
+         LEFT JOIN evaluations v ON v.event_id = e.id
+         WHERE e.id > ?1 AND e.state = 'pending'
+           AND (?2 IS NULL OR e.received_at >= ?2) AND (?3 IS NULL OR e.received_at < ?3)
+           AND (?4 IS NULL OR e.type = ?4)
+         ORDER BY e.id LIMIT ?5",
+    )?;
+    let mut actions = conn
+        .prepare_cached("SELECT rule, target, action, payload FROM actions WHERE event_id = ?1")?;
+    let rows = st
+        .query_map(
+            params![r.after, r.since, r.until, r.event_type, r.limit as i64],
+            |row| {
+                Ok((
+                    super::outbox::PendingEvent {
+                        id: row.get(0)?,
+                        event_type: row.get(1)?,
+                        body: row.get(2)?,
+                        received_at: row.get(3)?,
+                    },
+                    row.get::<_, Option<String>>(4)?,
+                ))
+            },
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(event, outcome)| {
+            let mut planned = actions
+                .query_map([event.id], |a| {
+                    Ok(Planned {
+                        rule: a.get(0)?,
+                        target: a.get(1)?,
+                        action: a.get(2)?,
+                        payload: a.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            planned.sort();
+            Ok(Evaluated {
+                event,
+                outcome,
+                actions: planned,
+            })
+        })
+        .collect()
+}

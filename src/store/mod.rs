@@ -146,6 +146,19 @@ async fn request<J, T>(
     rx.await.map_err(|_| StoreError::Closed)?
 }
 
+/// A read-only connection to the journal, for operator tools: safe while
+/// a server runs, and it never changes the file.
+pub fn read_journal(url: &StoreUrl) -> Result<rusqlite::Connection, StoreError> {
+    let StoreUrl::Sqlite(path) = url;
+    if !path.exists() {
+        return Err(StoreError::Open {
+            path: path.clone(),
+            reason: "no journal here yet".into(),
+        });
+    }
+    sqlite::open_read_only(path)
+}
+
 /// Reads event `id` without opening the store for writing: from the index,
 /// else from the ingest log beyond it (an event answered 200 just before a
 /// crash is only there until the next start indexes it). Safe while a

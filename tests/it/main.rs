@@ -11,6 +11,7 @@ mod delivery;
 mod email;
 mod ingress;
 mod journal_log;
+mod replay;
 mod rules;
 mod server;
 mod sources;
