@@ -24,6 +24,7 @@ struct Background {
     evaluator: Evaluator,
     watcher: WatchHandle,
     dispatcher: tokio::task::JoinHandle<()>,
+    pruner: tokio::task::JoinHandle<()>,
 }
 
 /// A started instance: where it listens and how to stop it.
@@ -90,6 +91,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .transpose()?;
     let (trigger, shutdown) = shutdown::channel();
     let connectors = Arc::new(Connectors::new(&config));
+    let pruner = tokio::spawn(crate::dispatch::prune::run(
+        store.clone(),
+        config.retention.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     let dispatcher = tokio::spawn(deliver::run(
         store.clone(),
         connectors,
@@ -128,6 +135,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             evaluator,
             watcher,
             dispatcher,
+            pruner,
         },
     ));
     Ok(Running {
@@ -180,7 +188,10 @@ async fn run(
         evaluator,
         watcher,
         dispatcher,
+        pruner,
     } = background;
+    // A prune batch in hand finishes in the writer; none starts after this.
+    let _ = pruner.await;
     // The dispatcher stopped claiming on the same signal; let its sends in
     // flight record their attempts before the journal closes.
     let _ = dispatcher.await;

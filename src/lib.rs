@@ -7,7 +7,7 @@
 //!   exact bytes (typestate `Unverified` → `Verified`), split into events.
 //! - [`store`]: the journal; every event is durably committed (group commit)
 //!   and de-duplicated before the sender gets its 200; the outbox of planned
-//!   actions.
+//!   actions; retention prunes what is finished and old.
 //! - [`rules`]: the operator's Rhai scripts per event type, sandboxed and
 //!   pure, hot-reloaded as a whole.
 //! - [`dispatch`]: the evaluation loop (durable events → rules → outbox, in

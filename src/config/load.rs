@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use serde_norway::Value;
 
 use super::{
-    AdminConfig, BodyShape, Config, DeliveryConfig, DeliveryOverride, KeyEncoding, RulesConfig,
-    ServerConfig, SignatureEncoding, SigningKey, SourceConfig, SourceEntry, StoreUrl, TargetConfig,
-    TargetEntry, VerifyKind,
+    AdminConfig, BodyShape, Config, DeliveryConfig, DeliveryOverride, KeyEncoding, RetentionConfig,
+    RulesConfig, ServerConfig, SignatureEncoding, SigningKey, SourceConfig, SourceEntry, StoreUrl,
+    TargetConfig, TargetEntry, VerifyKind,
 };
 
 /// One thing wrong with the config, at a YAML path such as `sources.screenmeet.keys[0].secret`.
@@ -55,7 +55,15 @@ impl fmt::Display for ConfigError {
 }
 
 const TOP_LEVEL: &[&str] = &[
-    "delivery", "listen", "store", "server", "admin", "sources", "targets", "rules",
+    "delivery",
+    "listen",
+    "store",
+    "server",
+    "admin",
+    "sources",
+    "targets",
+    "rules",
+    "retention",
 ];
 const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -238,21 +246,34 @@ pub(super) fn parse(
         }
     }
 
-    match (listen, store, server, admin, rules, delivery) {
-        (Some(listen), Some(store), Some(server), Some(admin), Some(rules), Some(delivery))
-            if problems.0.is_empty() =>
-        {
-            Ok(Config {
-                listen,
-                store,
-                server,
-                admin,
-                sources,
-                targets,
-                rules,
-                delivery,
-            })
-        }
+    let retention = match sections.remove("retention") {
+        Some(v) => section::<RetentionConfig>(v, "retention", &mut problems),
+        None => Some(RetentionConfig::default()),
+    };
+    if let Some(r) = &retention {
+        check_retention(r, &sources, &mut problems);
+    }
+
+    match (listen, store, server, admin, rules, delivery, retention) {
+        (
+            Some(listen),
+            Some(store),
+            Some(server),
+            Some(admin),
+            Some(rules),
+            Some(delivery),
+            Some(retention),
+        ) if problems.0.is_empty() => Ok(Config {
+            listen,
+            store,
+            server,
+            admin,
+            sources,
+            targets,
+            rules,
+            delivery,
+            retention,
+        }),
         _ => Err(ConfigError {
             problems: problems.0,
         }),
@@ -443,6 +464,48 @@ fn check_admin(mut a: AdminConfig, base_dir: &Path, problems: &mut Problems) -> 
         );
     }
     a
+}
+
+/// Events must outlive every dedup window: the window is rebuilt from
+/// the stored events at start, so a resend of a pruned event would pass.
+fn check_retention(
+    r: &RetentionConfig,
+    sources: &BTreeMap<String, SourceConfig>,
+    problems: &mut Problems,
+) {
+    if let Some(keep) = r.events {
+        for (name, s) in sources {
+            if keep.0 < s.dedup_window {
+                problems.add(
+                    "retention.events",
+                    format!(
+                        "{} is shorter than sources.{name}.dedup_window ({}): a resend of a pruned event would be accepted again",
+                        humantime::format_duration(keep.0),
+                        humantime::format_duration(s.dedup_window)
+                    ),
+                );
+            }
+        }
+    }
+    for (name, v) in [
+        ("events", r.events),
+        ("actions", r.actions),
+        ("dead_letters", r.dead_letters),
+        ("quarantine", r.quarantine),
+    ] {
+        if v.is_some_and(|v| v.0.is_zero()) {
+            problems.add(
+                format!("retention.{name}"),
+                "must be longer than 0s (null keeps forever)",
+            );
+        }
+    }
+    if r.every.0.is_zero() {
+        problems.add("retention.every", "must be longer than 0s");
+    }
+    if r.batch == 0 {
+        problems.add("retention.batch", "must be at least 1");
+    }
 }
 
 fn check_server(s: &ServerConfig, problems: &mut Problems) {

@@ -30,6 +30,43 @@ pub struct Config {
     pub targets: BTreeMap<String, TargetConfig>,
     pub rules: RulesConfig,
     pub delivery: DeliveryConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long the journal keeps what is finished. `null` keeps it forever.
+/// Nothing unfinished is ever pruned: an event waiting for the rules or
+/// with an action still to send, an action pending, delivering or held.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Evaluated events (and their evaluation) whose actions are all gone.
+    pub events: Option<Span>,
+    /// Delivered actions and their attempts, after delivery.
+    pub actions: Option<Span>,
+    /// Dead letters and their attempts, after they died; `null` keeps them
+    /// until they are replayed and delivered.
+    pub dead_letters: Option<Span>,
+    /// Quarantined bodies, after arrival.
+    pub quarantine: Option<Span>,
+    /// How often the journal is pruned.
+    pub every: Span,
+    /// Rows deleted per transaction, so a large prune never holds the
+    /// writer for long.
+    pub batch: usize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let days = |n: u64| Some(Span(Duration::from_secs(n * 24 * 3600)));
+        Self {
+            events: days(30),
+            actions: days(30),
+            dead_letters: None,
+            quarantine: days(30),
+            every: Span(Duration::from_secs(600)),
+            batch: 2000,
+        }
+    }
 }
 
 /// How actions are delivered: defaults for every target; a target may

@@ -3,9 +3,10 @@
 //! outbox; `deliver` sends due actions through their connectors, with
 //! `retry` deciding what a failed attempt leads to; `reevaluate` runs
 //! stored events through today's rules as a dry run and reports what would
-//! change.
+//! change; `prune` deletes what retention lets go.
 
 pub mod deliver;
 pub mod evaluate;
+pub mod prune;
 pub mod reevaluate;
 pub mod retry;

@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod inspect;
 mod log;
 pub mod outbox;
+pub mod retention;
 mod segment;
 mod sqlite;
 
@@ -91,6 +92,11 @@ enum Job {
     ),
     /// Put held actions back in the queue.
     ReleaseHeld(oneshot::Sender<Result<usize, StoreError>>),
+    /// Delete one batch of what retention lets go.
+    Prune(
+        retention::Policy,
+        oneshot::Sender<Result<retention::Pruned, StoreError>>,
+    ),
     /// Finish what is queued before this, then close the database.
     Close,
 }
@@ -334,6 +340,12 @@ impl Store {
     /// Puts held actions back in the queue (at start, after a reload).
     pub async fn release_held(&self) -> Result<usize, StoreError> {
         self.ask(Job::ReleaseHeld).await
+    }
+
+    /// Deletes one batch of finished rows older than `policy` allows
+    /// ([`retention`]); call again while [`retention::Pruned::more`].
+    pub async fn prune(&self, policy: retention::Policy) -> Result<retention::Pruned, StoreError> {
+        self.ask(|tx| Job::Prune(policy, tx)).await
     }
 
     async fn ask<T>(

@@ -200,7 +200,8 @@ const LAZY_SYNC: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Whether a job's answer must wait for its commit to be synced.
 fn waits_for_sync(job: &Job) -> bool {
-    !matches!(job, Job::Index(..) | Job::Evaluated(..))
+    // A prune lost in a crash is simply done again.
+    !matches!(job, Job::Index(..) | Job::Evaluated(..) | Job::Prune(..))
 }
 
 /// Makes committed groups durable and answers their waiters.
@@ -415,6 +416,7 @@ fn job_size(j: &Job) -> usize {
         Job::Index(b, _) => b.iter().map(|b| b.events.len()).sum::<usize>().max(1),
         Job::Evaluated(b, _) => b.evaluated.len().max(1),
         Job::Claim(r, _) => r.limit.max(1),
+        Job::Prune(p, _) => p.batch.max(1),
         Job::Quarantine(..) | Job::Complete(..) | Job::ReleaseHeld(_) | Job::Close => 1,
     }
 }
@@ -424,6 +426,7 @@ enum Answer {
     Count(usize),
     Claimed(Vec<super::delivery::Claimed>),
     Flag(bool),
+    Pruned(super::retention::Pruned),
     Nothing,
 }
 
@@ -442,6 +445,9 @@ fn answer_ok(job: Job, answer: Answer) {
         (Job::Complete(_, tx), Answer::Flag(f)) => {
             let _ = tx.send(Ok(f));
         }
+        (Job::Prune(_, tx), Answer::Pruned(p)) => {
+            let _ = tx.send(Ok(p));
+        }
         (job, _) => answer_err(job, StoreError::Write("internal: mismatched answer".into())),
     }
 }
@@ -459,6 +465,9 @@ fn answer_err(job: Job, e: StoreError) {
             let _ = tx.send(Err(e));
         }
         Job::Complete(_, tx) => {
+            let _ = tx.send(Err(e));
+        }
+        Job::Prune(_, tx) => {
             let _ = tx.send(Err(e));
         }
         Job::Close => {}
@@ -658,6 +667,11 @@ fn write(conn: &mut Connection, jobs: &[Job]) -> Result<Written, StoreError> {
                 Job::ReleaseHeld(_) => {
                     reports.push(Answer::Count(
                         super::delivery::release_held(&tx).map_err(werr)?,
+                    ));
+                }
+                Job::Prune(p, _) => {
+                    reports.push(Answer::Pruned(
+                        super::retention::prune(&tx, p).map_err(werr)?,
                     ));
                 }
                 Job::Close => reports.push(Answer::Nothing),

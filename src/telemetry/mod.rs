@@ -82,6 +82,11 @@ pub struct TargetResult {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
 /// Every metric switchyard exports.
 pub struct Metrics {
     registry: Registry,
@@ -112,6 +117,8 @@ pub struct Metrics {
     pub actions_planned: Counter,
     /// `switchyard_delivery_attempts_total{target,result}`: delivered, retry, dead, held.
     pub delivery_attempts: Family<TargetResult, Counter>,
+    /// `switchyard_retention_pruned_total{kind}`: events, actions, quarantine, rule_state.
+    pub pruned: Family<KindLabel, Counter>,
 }
 
 impl Metrics {
@@ -195,6 +202,12 @@ impl Metrics {
             "Actions written to the outbox",
             actions_planned.clone(),
         );
+        let pruned = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "retention_pruned",
+            "Finished journal rows deleted by retention, by kind",
+            pruned.clone(),
+        );
         Arc::new(Self {
             registry,
             connections,
@@ -205,6 +218,7 @@ impl Metrics {
             evaluated,
             actions_planned,
             delivery_attempts,
+            pruned,
             requests,
             key_matches,
             events,

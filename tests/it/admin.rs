@@ -519,13 +519,7 @@ async fn a_rule_that_fails_to_reload_shows_its_error_and_the_live_version() {
 #[tokio::test]
 async fn quarantined_bodies_are_listed_without_their_bytes() {
     let (d, running, admin) = start(Some(TOKEN)).await;
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/h", running.addr))
-        .body(r#"{"type":"t"}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    crate::support::post_expecting(running.addr, "/h", r#"{"type":"t"}"#, 400).await;
     let q = admin.ok("/api/quarantine").await;
     let rows = q["quarantine"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{q}");

@@ -221,3 +221,42 @@ fn the_admin_token_comes_from_the_environment_or_a_file_and_must_be_long() {
         "admin.tokn: unknown field `tokn`, expected one of `listen`, `token`, `token_file`"
     );
 }
+
+#[test]
+fn retention_defaults_keep_dead_letters_and_refuse_a_window_shorter_than_dedup() {
+    let base = "listen: 127.0.0.1:1\nstore: sqlite://x.db\nsources:\n  s: { path: /s, verify: none, dedup_window: 7d }\n";
+    let c = parse(base, &[]).unwrap();
+    let day = |n: u64| {
+        Some(switchyard::config::Span(std::time::Duration::from_secs(
+            n * 86_400,
+        )))
+    };
+    assert_eq!(c.retention.events, day(30));
+    assert_eq!(c.retention.actions, day(30));
+    assert_eq!(c.retention.dead_letters, None);
+    assert_eq!(c.retention.quarantine, day(30));
+    let with = |r: &str| format!("{base}retention: {{ {r} }}\n");
+    let c = parse(&with("events: null, dead_letters: 90d"), &[]).unwrap();
+    assert_eq!(c.retention.events, None);
+    assert_eq!(c.retention.dead_letters, day(90));
+    assert_eq!(
+        parse(&with("events: 3d"), &[]).unwrap_err(),
+        [
+            "retention.events: 3days is shorter than sources.s.dedup_window (7days): a resend of a pruned event would be accepted again"
+        ]
+    );
+    assert_eq!(
+        parse(&with("every: 0s, batch: 0, actions: 0s"), &[]).unwrap_err(),
+        [
+            "retention.actions: must be longer than 0s (null keeps forever)",
+            "retention.every: must be longer than 0s",
+            "retention.batch: must be at least 1",
+        ]
+    );
+    assert_eq!(
+        parse(&with("event: 30d"), &[]).unwrap_err(),
+        [
+            "retention.event: unknown field `event`, expected one of `events`, `actions`, `dead_letters`, `quarantine`, `every`, `batch`"
+        ]
+    );
+}

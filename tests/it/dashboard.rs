@@ -54,13 +54,7 @@ async fn an_operator_signs_in_sees_the_journal_and_replays_a_dead_letter_by_a_cl
         &serde_json::json!([{ "type": markup }]).to_string(),
     )
     .await;
-    let r = reqwest::Client::new()
-        .post(format!("http://{}/h", running.addr))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    crate::support::post_expecting(running.addr, "/h", "{}", 400).await;
     std::fs::write(d.path().join("rules/u.rhai"), "fn on_event(e) { slack(; }").unwrap();
     assert!(!running.rules.reload());
     let version = running.rules.current().version.to_string();

@@ -12,6 +12,7 @@ mod email;
 mod ingress;
 mod journal_log;
 mod replay;
+mod retention;
 mod rules;
 mod server;
 mod sources;

@@ -225,13 +225,23 @@ pub fn rows(db: &Path, sql: &str) -> Vec<String> {
 
 /// POSTs `body` unsigned to `path` (a `verify: none` source); asserts 200.
 pub async fn post_to(addr: std::net::SocketAddr, path: &str, body: &str) -> serde_json::Value {
+    post_expecting(addr, path, body, 200).await
+}
+
+/// POSTs `body` unsigned to `path`; asserts the answer's `status`.
+pub async fn post_expecting(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &str,
+    status: u16,
+) -> serde_json::Value {
     let r = reqwest::Client::new()
         .post(format!("http://{addr}{path}"))
         .body(body.to_owned())
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), status);
     r.json().await.unwrap()
 }
 
