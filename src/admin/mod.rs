@@ -17,8 +17,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 use crate::rules::reload::LiveRules;
-use crate::store::Store;
-use crate::telemetry::Metrics;
+use crate::store::{Store, StoreError};
+use crate::telemetry::{Metrics, StateLabel};
 
 use api::{ApiError, ApiState};
 
@@ -75,6 +75,7 @@ async fn readyz(State(st): State<AdminState>) -> impl IntoResponse {
 
 async fn metrics_text(State(st): State<AdminState>) -> impl IntoResponse {
     st.metrics.index_lag.set(st.store.index_lag());
+    read_backlog(&st).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -82,4 +83,35 @@ async fn metrics_text(State(st): State<AdminState>) -> impl IntoResponse {
         )],
         st.metrics.render(),
     )
+}
+
+/// Sets the backlog gauges from the journal. A failed read keeps the last
+/// values: the scrape still answers, and `/readyz` reports the journal.
+async fn read_backlog(st: &AdminState) {
+    let store = st.store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        store.reader().and_then(|c| {
+            crate::store::inspect::backlog(&c).map_err(|e| StoreError::Write(e.to_string()))
+        })
+    })
+    .await;
+    match read {
+        Ok(Ok(b)) => {
+            for (state, n) in b.actions {
+                st.metrics
+                    .actions
+                    .get_or_create(&StateLabel {
+                        state: state.to_owned(),
+                    })
+                    .set(n);
+            }
+            let age = b
+                .oldest_unsent
+                .map_or(0, |t| (crate::domain::now_millis() - t).max(0) / 1000);
+            st.metrics.oldest_unsent_age.set(age);
+            st.metrics.unevaluated.set(b.unevaluated);
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "metrics: reading the backlog failed"),
+        Err(e) => tracing::debug!(error = %e, "metrics: the backlog read did not finish"),
+    }
 }

@@ -338,3 +338,43 @@ pub fn evaluated(conn: &Connection, r: &EventRange) -> rusqlite::Result<Vec<Eval
         })
         .collect()
 }
+
+/// What is waiting, for the backlog gauges on `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Actions per unfinished state (and dead letters), every state listed.
+    pub actions: Vec<(&'static str, i64)>,
+    /// When the oldest action still to be sent was planned (ms), if any.
+    pub oldest_unsent: Option<i64>,
+    /// Routable events the evaluation loop has not reached yet.
+    pub unevaluated: i64,
+}
+
+/// The states [`backlog`] counts: everything but `delivered`, which only grows.
+const BACKLOG_STATES: [&str; 4] = ["pending", "delivering", "held", "dead"];
+
+/// Counts the backlog through the `(state, created_at)` index and the id
+/// tree: cheap even when the outbox holds millions of delivered actions.
+pub fn backlog(conn: &Connection) -> rusqlite::Result<Backlog> {
+    let mut count = conn.prepare_cached("SELECT count(*) FROM actions WHERE state = ?1")?;
+    let mut oldest = conn.prepare_cached("SELECT min(created_at) FROM actions WHERE state = ?1")?;
+    let mut out = Backlog::default();
+    for state in BACKLOG_STATES {
+        out.actions
+            .push((state, count.query_row([state], |r| r.get(0))?));
+        if state != "dead" {
+            let t: Option<i64> = oldest.query_row([state], |r| r.get(0))?;
+            out.oldest_unsent = match (out.oldest_unsent, t) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    let cursor = super::outbox::cursor(conn)?;
+    out.unevaluated = conn.query_row(
+        "SELECT count(*) FROM events WHERE id > ?1 AND state = 'pending'",
+        [cursor],
+        |r| r.get(0),
+    )?;
+    Ok(out)
+}

@@ -83,6 +83,11 @@ pub struct TargetResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     pub kind: String,
 }
@@ -119,6 +124,12 @@ pub struct Metrics {
     pub delivery_attempts: Family<TargetResult, Counter>,
     /// `switchyard_retention_pruned_total{kind}`: events, actions, quarantine, rule_state.
     pub pruned: Family<KindLabel, Counter>,
+    /// `switchyard_actions{state}`: pending, delivering, held, dead (read at scrape).
+    pub actions: Family<StateLabel, Gauge>,
+    /// `switchyard_actions_oldest_unsent_age_seconds`: 0 when nothing waits.
+    pub oldest_unsent_age: Gauge,
+    /// `switchyard_events_unevaluated`: routable events the rules have not seen yet.
+    pub unevaluated: Gauge,
 }
 
 impl Metrics {
@@ -202,6 +213,24 @@ impl Metrics {
             "Actions written to the outbox",
             actions_planned.clone(),
         );
+        let actions = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "actions",
+            "Actions waiting or dead, by state (read from the journal at each scrape)",
+            actions.clone(),
+        );
+        let oldest_unsent_age = Gauge::default();
+        registry.register(
+            "actions_oldest_unsent_age_seconds",
+            "Age of the oldest action still pending, delivering or held (0: none)",
+            oldest_unsent_age.clone(),
+        );
+        let unevaluated = Gauge::default();
+        registry.register(
+            "events_unevaluated",
+            "Routable events stored but not evaluated yet",
+            unevaluated.clone(),
+        );
         let pruned = Family::<KindLabel, Counter>::default();
         registry.register(
             "retention_pruned",
@@ -219,6 +248,9 @@ impl Metrics {
             actions_planned,
             delivery_attempts,
             pruned,
+            actions,
+            oldest_unsent_age,
+            unevaluated,
             requests,
             key_matches,
             events,

@@ -533,3 +533,51 @@ async fn quarantined_bodies_are_listed_without_their_bytes() {
     );
     running.stop().await;
 }
+
+/// The value of the metric line starting with `name ` in `/metrics`.
+async fn gauge(base: &str, name: &str) -> i64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} not in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn backlog_gauges_count_dead_letters_held_actions_and_the_oldest_ones_age() {
+    let (_slack, _d, running) = one_dead_one_delivered().await;
+    let base = format!("http://{}", running.admin_addr.unwrap());
+    assert_eq!(gauge(&base, "switchyard_actions{state=\"dead\"}").await, 1);
+    assert_eq!(
+        gauge(&base, "switchyard_actions{state=\"pending\"}").await,
+        0
+    );
+    assert_eq!(
+        gauge(&base, "switchyard_actions_oldest_unsent_age_seconds").await,
+        0
+    );
+    assert_eq!(gauge(&base, "switchyard_events_unevaluated").await, 0);
+    running.stop().await;
+
+    // A target without its URL holds its actions: they wait, and age.
+    let (d, config) = project("", None);
+    let running = switchyard::app::start(config).await.unwrap();
+    let db = d.path().join("journal.db");
+    post_to(running.addr, "/h", r#"[{"type":"t","label":"waits"}]"#).await;
+    wait_states(&db, &["held"]).await;
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute("UPDATE actions SET created_at = created_at - 120000", [])
+        .unwrap();
+    let base = format!("http://{}", running.admin_addr.unwrap());
+    assert_eq!(gauge(&base, "switchyard_actions{state=\"held\"}").await, 1);
+    assert_eq!(gauge(&base, "switchyard_actions{state=\"dead\"}").await, 0);
+    let age = gauge(&base, "switchyard_actions_oldest_unsent_age_seconds").await;
+    assert!((120..180).contains(&age), "{age}");
+    running.stop().await;
+}
