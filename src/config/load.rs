@@ -167,20 +167,27 @@ pub(super) fn parse(
                     continue;
                 };
                 let path = format!("targets.{name}");
-                let Some(entry) = section::<TargetEntry>(v, &path, &mut problems) else {
+                let Some(mut entry) = section::<TargetEntry>(v, &path, &mut problems) else {
                     continue;
                 };
                 let allowed = entry.kind.allowed_settings();
-                let mut ok = true;
+                let mut ok = read_secret_files(&mut entry, &path, base_dir, &mut problems);
                 for key in entry.settings.keys() {
                     if !allowed.contains(&key.as_str()) {
                         ok = false;
                         problems.add(
                             format!("{path}.{key}"),
                             format!(
-                                "unknown setting for a {} target (expected one of: {})",
+                                "unknown setting for a {} target (expected one of: {}; or {})",
                                 entry.kind.as_str(),
-                                allowed.join(", ")
+                                allowed.join(", "),
+                                entry
+                                    .kind
+                                    .secret_settings()
+                                    .iter()
+                                    .map(|s| format!("{s}_file"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         );
                     }
@@ -437,6 +444,51 @@ fn read_secret_file(f: &Path, base_dir: &Path) -> Result<String, String> {
     std::fs::read_to_string(&p)
         .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
         .map_err(|err| format!("cannot read {}: {err}", p.display()))
+}
+
+/// Replaces each `<secret>_file` setting of a target with the file's
+/// content under `<secret>`; false when one could not be read or both
+/// forms were given.
+fn read_secret_files(
+    entry: &mut TargetEntry,
+    path: &str,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> bool {
+    let mut ok = true;
+    for secret in entry.kind.secret_settings() {
+        let key = format!("{secret}_file");
+        let Some(file) = entry.settings.remove(&key) else {
+            continue;
+        };
+        let Some(file) = file.as_str().map(Path::new) else {
+            problems.add(format!("{path}.{key}"), "must be a file path");
+            ok = false;
+            continue;
+        };
+        if entry
+            .settings
+            .get(*secret)
+            .and_then(|v| v.as_str())
+            .is_some_and(|v| !v.is_empty())
+        {
+            problems.add(path, format!("give either {secret} or {key}, not both"));
+            ok = false;
+            continue;
+        }
+        match read_secret_file(file, base_dir) {
+            Ok(text) => {
+                entry
+                    .settings
+                    .insert((*secret).to_owned(), serde_json::Value::String(text));
+            }
+            Err(msg) => {
+                problems.add(format!("{path}.{key}"), msg);
+                ok = false;
+            }
+        }
+    }
+    ok
 }
 
 /// Shortest admin API token accepted: guessing 16 random characters over

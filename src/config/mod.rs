@@ -192,7 +192,7 @@ impl Default for RateConfig {
 
 /// Where actions go. Their delivery settings are read by the connectors;
 /// here the name, the kind and the allowed keys are checked.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TargetConfig {
     pub name: String,
     pub kind: TargetKind,
@@ -200,6 +200,31 @@ pub struct TargetConfig {
     pub settings: BTreeMap<String, serde_json::Value>,
     /// The global `delivery:` with this target's own overrides applied.
     pub delivery: DeliveryConfig,
+}
+
+/// Secret settings print as `<redacted>`.
+impl fmt::Debug for TargetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = self.kind.secret_settings();
+        let settings: BTreeMap<&str, &dyn fmt::Debug> = self
+            .settings
+            .iter()
+            .map(|(k, v)| {
+                let shown: &dyn fmt::Debug = if secret.contains(&k.as_str()) {
+                    &"<redacted>"
+                } else {
+                    v
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("TargetConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("settings", &settings)
+            .field("delivery", &self.delivery)
+            .finish()
+    }
 }
 
 impl TargetConfig {
@@ -240,7 +265,21 @@ impl TargetKind {
         }
     }
 
-    /// The settings a target of this kind may have.
+    /// The settings that are secrets: never printed, and each may instead
+    /// be read from a file with `<setting>_file` (e.g. a mounted
+    /// Kubernetes secret).
+    pub fn secret_settings(self) -> &'static [&'static str] {
+        match self {
+            TargetKind::Slack => &["webhook_url", "token"],
+            TargetKind::Jira | TargetKind::Zendesk => &["api_token"],
+            TargetKind::Pagerduty => &["routing_key"],
+            TargetKind::Servicenow | TargetKind::Smtp => &["password"],
+            TargetKind::Github => &["token"],
+            TargetKind::Http => &["hmac_secret"],
+        }
+    }
+
+    /// The settings a target of this kind may have (besides `<secret>_file`).
     pub fn allowed_settings(self) -> &'static [&'static str] {
         match self {
             TargetKind::Slack => &["webhook_url", "token", "channel", "api_url", "delivery"],

@@ -260,3 +260,74 @@ fn retention_defaults_keep_dead_letters_and_refuse_a_window_shorter_than_dedup()
         ]
     );
 }
+
+#[test]
+fn target_secrets_can_come_from_files_and_never_print() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("slack-url"),
+        "https://hooks.slack.test/services/T/B/secret-part\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("jira-token"), "jira-secret-token").unwrap();
+    let t = |targets: &str| {
+        format!(
+            "listen: 127.0.0.1:1\nstore: sqlite://x.db\ntargets:\n{targets}\nsources:\n  s: {{ path: /s, verify: none }}\n"
+        )
+    };
+    let load = |targets: &str| Config::from_str_with_env(&t(targets), dir.path(), &|_| None);
+    let c = load(
+        "  support: { kind: slack, webhook_url_file: slack-url }\n  helpdesk: { kind: jira, base_url: \"https://j.test\", email: a@b.test, api_token_file: jira-token, project: SUP, issue_type: Task }",
+    )
+    .unwrap();
+    assert_eq!(
+        c.targets["support"].setting("webhook_url"),
+        Some("https://hooks.slack.test/services/T/B/secret-part")
+    );
+    assert_eq!(
+        c.targets["helpdesk"].setting("api_token"),
+        Some("jira-secret-token")
+    );
+    assert!(
+        !c.targets["support"]
+            .settings
+            .contains_key("webhook_url_file")
+    );
+    let dbg = format!("{c:?}");
+    assert!(
+        !dbg.contains("secret-part") && !dbg.contains("jira-secret-token"),
+        "{dbg}"
+    );
+    assert!(
+        dbg.contains("https://j.test"),
+        "non-secret settings still print: {dbg}"
+    );
+
+    let problems = |targets: &str| -> Vec<String> {
+        load(targets)
+            .unwrap_err()
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let missing = problems("  support: { kind: slack, webhook_url_file: nope }");
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(
+        missing[0].starts_with("targets.support.webhook_url_file: cannot read ")
+            && missing[0].contains("nope"),
+        "{missing:?}"
+    );
+    assert_eq!(
+        problems(
+            "  support: { kind: slack, webhook_url: \"https://x.test\", webhook_url_file: slack-url }"
+        ),
+        ["targets.support: give either webhook_url or webhook_url_file, not both"]
+    );
+    assert_eq!(
+        problems("  support: { kind: slack, channel_file: slack-url }"),
+        [
+            "targets.support.channel_file: unknown setting for a slack target (expected one of: webhook_url, token, channel, api_url, delivery; or webhook_url_file, token_file)"
+        ]
+    );
+}
