@@ -11,6 +11,7 @@
 //! | `GET /api/actions/{id}` | one action: payload and every attempt |
 //! | `GET /api/dead-letters?target=&limit=` | dead actions, newest first |
 //! | `POST /api/replay` `{target?, id?, since?, until?}` | dead letters back to pending |
+//! | `POST /api/reevaluate` `{since?, until?, type?, limit?}` | dry run of stored events through the live rules: what would change |
 //! | `GET /api/rules` | live version, files, last reload errors |
 //! | `GET /api/quarantine?before=&limit=` | authentic bodies that could not be split |
 //!
@@ -313,31 +314,37 @@ struct ReplayRequest {
     until: Option<String>,
 }
 
-pub async fn replay(State(st): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+/// A JSON object body as `T`; `fields` names what it may hold, for the error.
+fn object_body<T: serde::de::DeserializeOwned>(body: &[u8], fields: &str) -> Result<T, ApiError> {
     // An object first: serde would also take a struct as a JSON array.
-    let req: ReplayRequest =
-        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
-            .and_then(|map| serde_json::from_value(serde_json::Value::Object(map)))
-            .map_err(|e| {
-                ApiError::BadBody(format!(
-                    "the body must be a JSON object with optional target, id, since, until: {e}"
-                ))
-            })?;
-    let time = |field: &str, t: Option<String>| -> Result<Option<i64>, ApiError> {
-        t.map(|t| {
-            crate::domain::parse_time_ms(&t).ok_or_else(|| {
-                ApiError::BadBody(format!(
-                    "{field} {t:?} is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)"
-                ))
-            })
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+        .and_then(|map| serde_json::from_value(serde_json::Value::Object(map)))
+        .map_err(|e| {
+            ApiError::BadBody(format!(
+                "the body must be a JSON object with optional {fields}: {e}"
+            ))
         })
-        .transpose()
-    };
+}
+
+/// An RFC 3339 time field of a body.
+fn body_time(field: &str, t: Option<String>) -> Result<Option<i64>, ApiError> {
+    t.map(|t| {
+        crate::domain::parse_time_ms(&t).ok_or_else(|| {
+            ApiError::BadBody(format!(
+                "{field} {t:?} is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)"
+            ))
+        })
+    })
+    .transpose()
+}
+
+pub async fn replay(State(st): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let req: ReplayRequest = object_body(&body, "target, id, since, until")?;
     let filter = ReplayFilter {
         target: req.target,
         id: req.id,
-        since: time("since", req.since)?,
-        until: time("until", req.until)?,
+        since: body_time("since", req.since)?,
+        until: body_time("until", req.until)?,
     };
     let store = st.store.clone();
     let n = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
@@ -388,4 +395,64 @@ pub async fn quarantine(
         next_before: next,
     })
     .into_response())
+}
+
+/// What `POST /api/reevaluate` covers; an empty object: every stored event
+/// up to [`MAX_REEVALUATE`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReevaluateRequest {
+    /// RFC 3339: received at or after.
+    since: Option<String>,
+    /// RFC 3339: received before.
+    until: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// Events to re-evaluate, oldest first (default and most: [`MAX_REEVALUATE`]).
+    limit: Option<usize>,
+}
+
+/// The most events one request re-evaluates (a dry run holds a blocking
+/// thread while it runs: ~40 µs an event, so this is well under a second).
+const MAX_REEVALUATE: usize = 10_000;
+/// The most changed events one answer lists; the summary counts them all.
+const MAX_CHANGES_LISTED: usize = 500;
+
+/// Re-evaluates stored events through the live rules as a dry run and
+/// answers what would change: `{summary, changes, more}`. Nothing is
+/// written or sent.
+pub async fn reevaluate(State(st): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let req: ReevaluateRequest = object_body(&body, "since, until, type, limit")?;
+    let limit = match req.limit {
+        None => MAX_REEVALUATE,
+        Some(n) if (1..=MAX_REEVALUATE).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::BadBody(format!(
+                "limit {n} must be a number from 1 to {MAX_REEVALUATE}"
+            )));
+        }
+    };
+    let range = inspect::EventRange {
+        since: body_time("since", req.since)?,
+        until: body_time("until", req.until)?,
+        event_type: req.event_type,
+        after: 0,
+        limit,
+    };
+    let set = st.rules.current();
+    let store = st.store.clone();
+    let (summary, changes) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let conn = store.reader()?;
+        let mut changes = Vec::new();
+        let summary = crate::dispatch::reevaluate::run(&set, &conn, &range, |c| {
+            if changes.len() < MAX_CHANGES_LISTED {
+                changes.push(serde_json::to_value(c).unwrap_or_default());
+            }
+        })?;
+        Ok((summary, changes))
+    })
+    .await
+    .map_err(|e| StoreError::Write(format!("admin re-evaluation task: {e}")))??;
+    let more = summary.changed > changes.len();
+    Ok(Json(json!({ "summary": summary, "changes": changes, "more": more })).into_response())
 }

@@ -42,6 +42,7 @@ pub fn router(
         .route("/actions/{id}", get(api::action))
         .route("/dead-letters", get(api::dead_letters))
         .route("/replay", post(api::replay))
+        .route("/reevaluate", post(api::reevaluate))
         .route("/rules", get(api::rules))
         .route("/quarantine", get(api::quarantine))
         .fallback(|| async { ApiError::NotFound("no admin API route at this path".into()) })

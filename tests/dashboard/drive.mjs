@@ -5,7 +5,8 @@
 //
 // Steps: open the page without a token (the login form), try a wrong
 // token, open the board with the right one, read every table, click the
-// first dead letter's Replay button, wait for the board to show it gone.
+// first dead letter's Replay button, wait for the board to show it gone,
+// run the dry run of the live rules, filter the events by outcome.
 import puppeteer from "puppeteer-core";
 
 const [base, token] = process.argv.slice(2);
@@ -55,6 +56,15 @@ try {
   seen.replay_result = await page.$eval("#replay-result", (e) => e.textContent);
   await page.waitForFunction(() => document.querySelectorAll("#dead tr[data-id]").length === 0);
   seen.dead_after_replay = await page.$$eval("#dead tr[data-id]", (rs) => rs.length);
+
+  // A dry run of the live rules over every stored event.
+  await page.select("#dry-span", "0");
+  await page.click("#dry-run");
+  await page.waitForFunction(() => /changed/.test(document.getElementById("dry-summary").textContent));
+  seen.dry_summary = await page.$eval("#dry-summary", (e) => e.textContent);
+  seen.dry_events = await page.$$eval("#dry-changes tr[data-id]", (rs) => rs.map((r) => r.dataset.id));
+  seen.dry_removed = await text("#dry-changes tr[data-id] td:nth-child(4)");
+  seen.dry_added = await text("#dry-changes tr[data-id] td:nth-child(5)");
 
   // The outcome filter narrows the events table.
   await page.select("#outcome", "routed");

@@ -581,3 +581,78 @@ async fn backlog_gauges_count_dead_letters_held_actions_and_the_oldest_ones_age(
     assert!((120..180).contains(&age), "{age}");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn reevaluate_answers_what_an_edited_rule_would_change_and_writes_nothing() {
+    let (_slack, d, running) = one_dead_one_delivered().await;
+    let db = d.path().join("journal.db");
+    let admin = Admin::new(&running);
+    let post = |body: &'static str| {
+        call(
+            admin
+                .client
+                .post(format!("{}/api/reevaluate", admin.base))
+                .bearer_auth(TOKEN)
+                .body(body),
+        )
+    };
+    let same = post("{}").await;
+    assert_eq!(same.status, 200, "{}", same.json);
+    assert_eq!(same.json["summary"]["events"], 2);
+    assert_eq!(same.json["summary"]["unchanged"], 2);
+    assert_eq!(same.json["changes"], Value::Array(vec![]));
+
+    std::fs::write(
+        d.path().join("rules/t.rhai"),
+        r#"fn on_event(e) { slack("support", `now ${e.label}`); }"#,
+    )
+    .unwrap();
+    assert!(running.rules.reload());
+    let before = count(&db, "SELECT count(*) FROM actions");
+    let changed = post(r#"{"type":"t","limit":1}"#).await;
+    assert_eq!(changed.status, 200, "{}", changed.json);
+    assert_eq!(changed.json["summary"]["events"], 1);
+    assert_eq!(changed.json["more"], false);
+    let c = &changed.json["changes"][0];
+    assert_eq!(c["event"], 1);
+    assert_eq!(
+        (c["was"].as_str(), c["now"].as_str()),
+        (Some("routed"), Some("routed"))
+    );
+    assert_eq!(c["removed"][0]["payload"], r#"{"text":"first"}"#);
+    assert_eq!(c["added"][0]["payload"], r#"{"text":"now first"}"#);
+    assert_eq!(count(&db, "SELECT count(*) FROM actions"), before);
+
+    let prefix = "the body must be a JSON object with optional since, until, type, limit: ";
+    for (body, message) in [
+        (
+            r#"{"limit":0}"#,
+            "limit 0 must be a number from 1 to 10000".to_owned(),
+        ),
+        (
+            r#"{"limit":10001}"#,
+            "limit 10001 must be a number from 1 to 10000".to_owned(),
+        ),
+        (
+            r#"{"tipe":"t"}"#,
+            format!(
+                "{prefix}unknown field `tipe`, expected one of `since`, `until`, `type`, `limit`"
+            ),
+        ),
+        (
+            r#"{"since":"noon"}"#,
+            "since \"noon\" is not an RFC 3339 time (e.g. 2026-03-01T12:00:00Z)".to_owned(),
+        ),
+        (
+            "[]",
+            format!("{prefix}invalid type: sequence, expected a map at line 1 column 0"),
+        ),
+    ] {
+        assert_eq!(
+            post(body).await.error(),
+            (400, "bad_body", message.as_str()),
+            "{body}"
+        );
+    }
+    running.stop().await;
+}

@@ -55,6 +55,13 @@ async fn an_operator_signs_in_sees_the_journal_and_replays_a_dead_letter_by_a_cl
     )
     .await;
     crate::support::post_expecting(running.addr, "/h", "{}", 400).await;
+    // The live rule now says something else; then an edit that fails.
+    std::fs::write(
+        d.path().join("rules/t.rhai"),
+        r#"fn on_event(e) { slack("support", `now ${e.label}`); }"#,
+    )
+    .unwrap();
+    assert!(running.rules.reload());
     std::fs::write(d.path().join("rules/u.rhai"), "fn on_event(e) { slack(; }").unwrap();
     assert!(!running.rules.reload());
     let version = running.rules.current().version.to_string();
@@ -87,6 +94,22 @@ async fn an_operator_signs_in_sees_the_journal_and_replays_a_dead_letter_by_a_cl
     assert_eq!(seen["replay_result"], "1 dead letter queued again");
     assert_eq!(seen["dead_after_replay"], 0);
     assert_eq!(strings(&seen["routed_only"]), ["routed", "routed"]);
+    assert_eq!(seen["dry_summary"], "3 events: 1 unchanged, 2 changed");
+    assert_eq!(strings(&seen["dry_events"]), ["1", "2"]);
+    assert_eq!(
+        strings(&seen["dry_removed"]),
+        [
+            r#"slack support {"text":"first"} (t.rhai)"#,
+            r#"slack support {"text":"second"} (t.rhai)"#
+        ]
+    );
+    assert_eq!(
+        strings(&seen["dry_added"]),
+        [
+            r#"slack support {"text":"now first"} (t.rhai)"#,
+            r#"slack support {"text":"now second"} (t.rhai)"#
+        ]
+    );
     assert_eq!(seen["errors"], Value::Array(vec![]), "{seen:#}");
     // No CSP violation or script error reached the console; the only
     // errors are the wrong token's refused requests.

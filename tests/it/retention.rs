@@ -137,6 +137,7 @@ async fn unfinished_events_survive_any_retention() {
         count(&db, "SELECT count(*) FROM evaluations") == 3
     })
     .await;
+    wait_states(&db, &["held"]).await;
     running.stop().await;
     age_everything(&db);
     let c = rusqlite::Connection::open(&db).unwrap();

@@ -117,6 +117,28 @@ function renderDead(dead) {
   });
 }
 
+const describe = (a) => a.action + " " + a.target + " " + a.payload + " (" + a.rule + ")";
+
+async function dryRun() {
+  const span = Number($("dry-span").value);
+  const body = span ? { since: new Date(Date.now() - span).toISOString().replace(/\.\d+Z$/, "Z") } : {};
+  $("dry-summary").textContent = "running…";
+  const r = await api("/api/reevaluate", { method: "POST", body: JSON.stringify(body) });
+  const s = r.summary;
+  $("dry-summary").textContent =
+    s.events + " events: " + s.unchanged + " unchanged, " + s.changed + " changed" +
+    (r.more ? " (the first " + r.changes.length + " listed)" : "");
+  fill($("dry-changes"), r.changes, (tr, c) => {
+    tr.dataset.id = String(c.event);
+    cell(tr, c.event);
+    cell(tr, c.type, "wrap");
+    const was = c.was || "unevaluated";
+    cell(tr, (was === c.now ? was : was + " → " + c.now) + c.errors.map((e) => "\n" + e).join(""), "wrap pre");
+    cell(tr, c.removed.map(describe).join("\n"), "wrap pre");
+    cell(tr, c.added.map(describe).join("\n"), "wrap pre");
+  });
+}
+
 function renderEvents(events) {
   fill($("events"), events.events, (tr, e) => {
     tr.dataset.id = String(e.id);
@@ -207,6 +229,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("signout").addEventListener("click", () => showLogin(""));
   $("outcome").addEventListener("change", () => refresh());
+  $("dry-run").addEventListener("click", () => dryRun().catch(failed));
   $("replay-all").addEventListener("click", () => {
     const n = $("dead-count").textContent;
     if (confirm("Send all " + n + " dead letters again?")) replay({}).catch(failed);
