@@ -15,7 +15,8 @@ use super::delivery::{self, ACTION_COLUMNS, ActionFilter, ActionRow};
 
 /// Every value of an event's `state`.
 pub const EVENT_STATES: &[&str] = &["pending", "rejected"];
-/// Every evaluation outcome, and `unevaluated` for events not evaluated yet.
+/// Every evaluation outcome, and `unevaluated` for routable events not
+/// evaluated yet (a rejected event has no outcome: it is never routed).
 pub const OUTCOMES: &[&str] = &["routed", "no_rule", "rule_error", "unevaluated"];
 
 /// Which events [`events`] lists.
@@ -122,7 +123,8 @@ pub fn events(conn: &Connection, f: &EventFilter) -> rusqlite::Result<Vec<EventR
         "SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN evaluations v ON v.event_id = e.id
          WHERE (?1 IS NULL OR e.id < ?1) AND (?2 IS NULL OR e.type = ?2)
            AND (?3 IS NULL OR e.source = ?3) AND (?4 IS NULL OR e.state = ?4)
-           AND (?5 IS NULL OR coalesce(v.outcome, 'unevaluated') = ?5)
+           AND (?5 IS NULL OR ?5 = CASE WHEN v.outcome IS NOT NULL THEN v.outcome
+                                        WHEN e.state = 'pending' THEN 'unevaluated' END)
          ORDER BY e.id DESC LIMIT ?6"
     ))?;
     let rows = st.query_map(

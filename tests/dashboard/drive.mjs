@@ -26,7 +26,10 @@ try {
 
   await page.goto(base + "/", { waitUntil: "domcontentloaded" });
   await page.waitForSelector("#login:not([hidden])");
-  seen.board_hidden_without_token = await page.$eval("#board", (b) => b.hidden);
+  // Shown means laid out: a display rule must not override `hidden`.
+  const shown = (sel) => page.$eval(sel, (e) => e.offsetParent !== null || getComputedStyle(e).position === "fixed");
+  seen.board_shown_without_token = await shown("#board");
+  seen.login_shown_without_token = await shown("#login");
 
   await page.type("#token", "wrong-token-wrong-token");
   await page.click("#login button[type=submit]");
@@ -37,6 +40,8 @@ try {
   await page.click("#login button[type=submit]");
   await page.waitForFunction(() => Number(document.body.dataset.refreshed || 0) >= 1);
   const text = (sel) => page.$$eval(sel, (els) => els.map((e) => e.textContent));
+  seen.board_shown_with_token = await shown("#board");
+  seen.login_shown_with_token = await shown("#login");
   seen.health = await page.$eval("#health", (e) => e.textContent);
   seen.rules_version = await page.$eval("#rules-version", (e) => e.textContent);
   seen.rule_files = await text("#rule-files tr td:first-child");

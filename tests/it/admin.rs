@@ -153,6 +153,27 @@ async fn events_actions_and_dead_letters_are_listed_and_a_dead_letter_is_replaye
         2
     );
 
+    // A rejected element is listed by state, and is never "unevaluated":
+    // it will not be routed.
+    post_to(running.addr, "/h", r#"[{"no":"type"}]"#).await;
+    // Answered 200 once in the ingest log; listed once indexed.
+    crate::support::wait_for_async(|| async {
+        let r = admin.ok("/api/events?state=rejected").await;
+        match r["events"].as_array().map(Vec::len) {
+            Some(1) => Ok(()),
+            _ => Err(format!("not indexed yet: {r}")),
+        }
+    })
+    .await;
+    let rejected = admin.ok("/api/events?state=rejected").await;
+    assert_eq!(rejected["events"][0]["id"], 3, "{rejected}");
+    assert_eq!(rejected["events"][0]["reason"], "missing `type`");
+    assert_eq!(rejected["events"][0]["outcome"], Value::Null);
+    assert_eq!(
+        admin.ok("/api/events?outcome=unevaluated").await["events"],
+        Value::Array(vec![])
+    );
+
     // One event: its exact bytes, its rule run and its action.
     let ev = admin.ok("/api/events/1").await;
     assert_eq!(ev["body"], r#"{"type":"t","label":"first"}"#);

@@ -55,6 +55,11 @@ async fn an_operator_signs_in_sees_the_journal_and_replays_a_dead_letter_by_a_cl
     )
     .await;
     crate::support::post_expecting(running.addr, "/h", "{}", 400).await;
+    // The page reads what is indexed and evaluated: wait for the markup event.
+    crate::support::wait_until("3 evaluations", || {
+        crate::support::count(&db, "SELECT count(*) FROM evaluations") == 3
+    })
+    .await;
     // The live rule now says something else; then an edit that fails.
     std::fs::write(
         d.path().join("rules/t.rhai"),
@@ -68,7 +73,10 @@ async fn an_operator_signs_in_sees_the_journal_and_replays_a_dead_letter_by_a_cl
 
     let seen = drive(&format!("http://{}", running.admin_addr.unwrap())).await;
 
-    assert_eq!(seen["board_hidden_without_token"], true, "{seen:#}");
+    assert_eq!(seen["board_shown_without_token"], false, "{seen:#}");
+    assert_eq!(seen["login_shown_without_token"], true, "{seen:#}");
+    assert_eq!(seen["board_shown_with_token"], true, "{seen:#}");
+    assert_eq!(seen["login_shown_with_token"], false, "{seen:#}");
     assert_eq!(seen["wrong_token_message"], "wrong admin token");
     assert_eq!(seen["health"], "journal ok");
     assert_eq!(seen["rules_version"], format!("version {version}"));

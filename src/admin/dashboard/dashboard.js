@@ -148,7 +148,7 @@ function renderEvents(events) {
     cell(tr, e.source);
     cell(tr, e.type === null ? "(none)" : e.type, "wrap");
     cell(tr, e.state === "rejected" ? "rejected: " + e.reason : e.state, "wrap");
-    cell(tr, e.outcome || "unevaluated");
+    cell(tr, e.state === "rejected" ? "never routed" : e.outcome || "unevaluated");
   });
 }
 
