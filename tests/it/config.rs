@@ -54,6 +54,7 @@ fn every_example_config_parses() {
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         ),
         ("MONITOR_HMAC_KEY", "00ff"),
+        ("SWITCHYARD_ADMIN_TOKEN", "0123456789abcdef0123"),
         ("GITHUB_WEBHOOK_SECRET_FILE", gh.to_str().unwrap()),
     ];
     let mut n = 0;
