@@ -48,6 +48,8 @@ pub enum Command {
     Route(RouteArgs),
     /// Run the rule tests under rules/tests/ and print a report; exit 1 on failure.
     Test,
+    /// List stored events, newest first, with how their evaluation ended.
+    Events(EventsArgs),
     /// List actions by state, with their attempts and last error.
     Actions(ActionsArgs),
     /// Send dead letters again (all, by target, by id or by time range), or
@@ -60,9 +62,31 @@ pub enum Command {
 }
 
 #[derive(Args, Debug)]
-pub struct ActionsArgs {
-    /// pending, delivering, delivered, dead or held.
+pub struct EventsArgs {
+    /// Only events of this type.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// Only events from this source.
     #[arg(long)]
+    pub source: Option<String>,
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::store::inspect::EVENT_STATES))]
+    pub state: Option<String>,
+    /// How the evaluation ended (`unevaluated`: not reached yet).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::store::inspect::OUTCOMES))]
+    pub outcome: Option<String>,
+    /// Only events with a smaller id (to page back).
+    #[arg(long)]
+    pub before: Option<i64>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ActionsArgs {
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::store::delivery::STATES))]
     pub state: Option<String>,
     #[arg(long)]
     pub target: Option<String>,
@@ -245,6 +269,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if report.ok() { 0 } else { 1 })
         }
         Command::Route(args) => route(&cli.config, args),
+        Command::Events(args) => {
+            let c = load(&cli.config)?;
+            let conn = crate::store::read_journal(&c.store)?;
+            let rows = crate::store::inspect::events(
+                &conn,
+                &crate::store::inspect::EventFilter {
+                    event_type: args.event_type,
+                    source: args.source,
+                    state: args.state,
+                    outcome: args.outcome,
+                    before: args.before,
+                    limit: args.limit,
+                },
+            )?;
+            for r in &rows {
+                if args.json {
+                    println!("{}", serde_json::to_string(r)?);
+                    continue;
+                }
+                let received = humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_millis(r.received_at.max(0) as u64),
+                );
+                let how = match (&r.reason, &r.outcome) {
+                    (Some(reason), _) => format!("rejected: {reason}"),
+                    (None, Some(outcome)) => outcome.clone(),
+                    (None, None) => "unevaluated".into(),
+                };
+                println!(
+                    "{:>8}  {received}  {:<12} {:<24} {how}",
+                    r.id,
+                    r.source,
+                    r.event_type.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(0)
+        }
         Command::Actions(args) => {
             let conn = journal(&cli.config)?;
             let rows = crate::store::delivery::list(

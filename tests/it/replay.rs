@@ -1,15 +1,20 @@
-//! `switchyard replay --evaluate`: stored events through today's rules as a
-//! dry-run diff against what was planned when they arrived, over a journal
-//! a real instance wrote; and the replay command's bad arguments.
+//! The operator commands over a journal a real instance wrote: `replay
+//! --evaluate` (stored events through today's rules as a dry-run diff
+//! against what was planned when they arrived) and `events`; and their
+//! bad arguments.
 
 use crate::delivery::project_with_admin;
 use crate::support::{bin, count, post_to, wait_until};
 
 fn replay(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    run(dir, "replay", args)
+}
+
+fn run(dir: &std::path::Path, command: &str, args: &[&str]) -> (i32, String, String) {
     let out = bin()
         .arg("--config")
         .arg(dir.join("config.yaml"))
-        .arg("replay")
+        .arg(command)
         .args(args)
         .output()
         .unwrap();
@@ -186,4 +191,61 @@ async fn bad_replay_arguments_are_refused_with_their_reason_and_change_nothing()
     assert_eq!(code, 1);
     assert!(err.contains("no journal here yet"), "{err}");
     assert!(!db.exists());
+}
+
+#[tokio::test]
+async fn events_lists_the_journal_newest_first_by_outcome_and_type() {
+    let d = journal_of_four().await;
+    let (code, out, err) = run(d.path(), "events", &[]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    for (line, (id, ty, how)) in lines.iter().zip([
+        ("4", "t", "routed"),
+        ("3", "u", "no_rule"),
+        ("2", "t", "routed"),
+        ("1", "t", "routed"),
+    ]) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            (cols[0], cols[2], cols[3], cols[4]),
+            (id, "s", ty, how),
+            "{line}"
+        );
+    }
+    let (_, out, _) = run(d.path(), "events", &["--outcome", "no_rule", "--json"]);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0]["id"], 3);
+    let (_, out, _) = run(
+        d.path(),
+        "events",
+        &["--type", "t", "--before", "4", "--limit", "1"],
+    );
+    assert!(out.trim_start().starts_with("2 "), "{out}");
+
+    for (command, args, message) in [
+        (
+            "events",
+            &["--state", "done"][..],
+            "invalid value 'done' for '--state <STATE>'",
+        ),
+        (
+            "events",
+            &["--outcome", "ok"][..],
+            "invalid value 'ok' for '--outcome <OUTCOME>'",
+        ),
+        (
+            "actions",
+            &["--state", "failed"][..],
+            "invalid value 'failed' for '--state <STATE>'",
+        ),
+    ] {
+        let (code, _, err) = run(d.path(), command, args);
+        assert_eq!(code, 2, "{command} {args:?}: {err}");
+        assert!(err.contains(message), "{command} {args:?}: {err}");
+    }
 }
