@@ -272,6 +272,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(args) => {
             let c = load(&cli.config)?;
             let conn = crate::store::read_journal(&c.store)?;
+            // The CLI has no request to keep short: it walks the whole journal.
             let rows = crate::store::inspect::events(
                 &conn,
                 &crate::store::inspect::EventFilter {
@@ -282,7 +283,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     before: args.before,
                     limit: args.limit,
                 },
-            )?;
+                i64::MAX,
+            )?
+            .rows;
             for r in &rows {
                 if args.json {
                     println!("{}", serde_json::to_string(r)?);

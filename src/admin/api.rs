@@ -232,12 +232,13 @@ pub async fn events(
         before: p.id("before")?,
         limit: p.limit()?,
     };
-    let limit = filter.limit;
-    let rows = read(&st.store, move |c| inspect::events(c, &filter)).await?;
-    let next = next_before(rows.iter().map(|r| r.id), rows.len(), limit);
+    let page = read(&st.store, move |c| {
+        inspect::events(c, &filter, inspect::SCAN_WINDOW)
+    })
+    .await?;
     Ok(Json(Page {
-        rows: json!({ "events": rows }),
-        next_before: next,
+        rows: json!({ "events": page.rows }),
+        next_before: page.next_before,
     })
     .into_response())
 }

@@ -115,30 +115,67 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     })
 }
 
-/// Events matching `f`, newest first. The walk goes down the id (rowid)
-/// tree, so a filter that matches often is cheap and one that matches
-/// rarely reads more of the table; `limit` bounds what is returned.
-pub fn events(conn: &Connection, f: &EventFilter) -> rusqlite::Result<Vec<EventRow>> {
+/// The most event ids one [`events`] call walks. A filter that matches
+/// rarely (one type among many, `rule_error`) would otherwise read the
+/// whole table, bodies and all, for one page.
+pub const SCAN_WINDOW: i64 = 100_000;
+
+/// A page of events and where the next one starts (`None`: no older events).
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub rows: Vec<EventRow>,
+    /// Pass as `before` for the next page. When fewer than `limit` rows
+    /// came back, the page covers a whole [`SCAN_WINDOW`] and older events
+    /// may still match.
+    pub next_before: Option<i64>,
+}
+
+/// Events matching `f`, newest first, among at most `window` ids below
+/// `f.before` (walking down the id tree, so a page of a common filter is
+/// cheap and a rare one is bounded).
+pub fn events(conn: &Connection, f: &EventFilter, window: i64) -> rusqlite::Result<EventPage> {
+    let upper = match f.before {
+        Some(b) => b,
+        None => {
+            conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })? + 1
+        }
+    };
+    let lower = upper.saturating_sub(window.max(1));
     let mut st = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN evaluations v ON v.event_id = e.id
-         WHERE (?1 IS NULL OR e.id < ?1) AND (?2 IS NULL OR e.type = ?2)
-           AND (?3 IS NULL OR e.source = ?3) AND (?4 IS NULL OR e.state = ?4)
-           AND (?5 IS NULL OR ?5 = CASE WHEN v.outcome IS NOT NULL THEN v.outcome
+         WHERE e.id < ?1 AND e.id >= ?2 AND (?3 IS NULL OR e.type = ?3)
+           AND (?4 IS NULL OR e.source = ?4) AND (?5 IS NULL OR e.state = ?5)
+           AND (?6 IS NULL OR ?6 = CASE WHEN v.outcome IS NOT NULL THEN v.outcome
                                         WHEN e.state = 'pending' THEN 'unevaluated' END)
-         ORDER BY e.id DESC LIMIT ?6"
+         ORDER BY e.id DESC LIMIT ?7"
     ))?;
-    let rows = st.query_map(
-        params![
-            f.before,
-            f.event_type,
-            f.source,
-            f.state,
-            f.outcome,
-            f.limit as i64
-        ],
-        event_row,
-    )?;
-    rows.collect()
+    let rows = st
+        .query_map(
+            params![
+                upper,
+                lower,
+                f.event_type,
+                f.source,
+                f.state,
+                f.outcome,
+                f.limit as i64
+            ],
+            event_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let next_before = if rows.len() >= f.limit {
+        rows.last().map(|r| r.id)
+    } else {
+        let older: Option<i64> = conn
+            .query_row("SELECT 1 FROM events WHERE id < ?1 LIMIT 1", [lower], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        older.map(|_| lower)
+    };
+    Ok(EventPage { rows, next_before })
 }
 
 /// Event `id` with its body, rule runs and actions.
@@ -379,4 +416,53 @@ pub fn backlog(conn: &Connection) -> rusqlite::Result<Backlog> {
         |r| r.get(0),
     )?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real journal (the schema, by the store's own open) with events
+    /// 1..=10, all of type `b` except 2 of type `a`.
+    fn journal() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::super::sqlite::open(&dir.path().join("j.db")).unwrap();
+        for id in 1..=10 {
+            conn.execute(
+                "INSERT INTO events (id, source, received_at, type, body, digest, dedup_until, state)
+                 VALUES (?1, 's', ?1, ?2, '{}', x'00', 0, 'pending')",
+                params![id, if id == 2 { "a" } else { "b" }],
+            )
+            .unwrap();
+        }
+        (dir, conn)
+    }
+
+    fn page(
+        conn: &Connection,
+        ty: &str,
+        before: Option<i64>,
+        limit: usize,
+    ) -> (Vec<i64>, Option<i64>) {
+        let f = EventFilter {
+            event_type: Some(ty.into()),
+            before,
+            limit,
+            ..EventFilter::default()
+        };
+        let p = events(conn, &f, 3).unwrap();
+        (p.rows.iter().map(|r| r.id).collect(), p.next_before)
+    }
+
+    #[test]
+    fn a_rare_filter_walks_one_window_per_page_and_says_where_to_go_on() {
+        let (_d, conn) = journal();
+        assert_eq!(page(&conn, "a", None, 5), (vec![], Some(8)));
+        assert_eq!(page(&conn, "a", Some(8), 5), (vec![], Some(5)));
+        assert_eq!(page(&conn, "a", Some(5), 5), (vec![2], Some(2)));
+        assert_eq!(page(&conn, "a", Some(2), 5), (vec![], None));
+        // A full page ends at its last row, whatever the window.
+        assert_eq!(page(&conn, "b", None, 2), (vec![10, 9], Some(9)));
+        assert_eq!(page(&conn, "b", Some(4), 5), (vec![3, 1], None));
+    }
 }
