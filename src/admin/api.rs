@@ -212,10 +212,6 @@ struct Page<T> {
     next_before: Option<i64>,
 }
 
-fn next_before(ids: impl DoubleEndedIterator<Item = i64>, got: usize, limit: usize) -> Option<i64> {
-    if got < limit { None } else { ids.last() }
-}
-
 pub async fn events(
     State(st): State<ApiState>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -390,7 +386,11 @@ pub async fn quarantine(
     let p = Params::parse(q, &["before", "limit"])?;
     let (before, limit) = (p.id("before")?, p.limit()?);
     let rows = read(&st.store, move |c| inspect::quarantine(c, before, limit)).await?;
-    let next = next_before(rows.iter().map(|r| r.id), rows.len(), limit);
+    let next = if rows.len() < limit {
+        None
+    } else {
+        rows.last().map(|r| r.id)
+    };
     Ok(Json(Page {
         rows: json!({ "quarantine": rows }),
         next_before: next,
