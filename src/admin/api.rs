@@ -6,7 +6,7 @@
 //! | route | answers |
 //! |---|---|
 //! | `GET /api/events?type=&source=&state=&outcome=&before=&limit=` | events, newest first, without bodies |
-//! | `GET /api/events/{id}` | one event: exact body, rule runs, actions |
+//! | `GET /api/events/{id}` | one event: exact body, rule runs, actions (`indexed: false` and the log's record when not indexed yet) |
 //! | `GET /api/actions?state=&target=&limit=` | actions, newest first |
 //! | `GET /api/actions/{id}` | one action: payload and every attempt |
 //! | `GET /api/dead-letters?target=&limit=` | dead actions, newest first |
@@ -244,8 +244,24 @@ pub async fn event(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let n = positive_id(&id).map_err(ApiError::BadQuery)?;
-    match read(&st.store, move |c| inspect::event(c, n)).await? {
-        Some(ev) => Ok(Json(ev).into_response()),
+    if let Some(ev) = read(&st.store, move |c| inspect::event(c, n)).await? {
+        return Ok(Json(ev).into_response());
+    }
+    // Answered 200 already but not indexed yet (the index trails the log by
+    // milliseconds, longer after a crash): what the ingest log holds.
+    let store = st.store.clone();
+    let logged = tokio::task::spawn_blocking(move || store.logged_event(n))
+        .await
+        .map_err(|e| StoreError::Write(format!("admin read task: {e}")))??;
+    match logged {
+        Some(ev) => Ok(Json(json!({
+            "id": ev.id,
+            "type": (!ev.event_type.is_empty()).then_some(ev.event_type),
+            "received_at": ev.received_at,
+            "body": ev.body,
+            "indexed": false,
+        }))
+        .into_response()),
         None => Err(ApiError::NotFound(format!("no event with id {n}"))),
     }
 }

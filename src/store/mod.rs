@@ -371,6 +371,12 @@ impl Store {
         sqlite::open(&self.path)
     }
 
+    /// Event `id` as [`stored_event`] finds it: from the index, else from
+    /// the ingest log beyond it (acknowledged, not indexed yet).
+    pub fn logged_event(&self, id: i64) -> Result<Option<outbox::PendingEvent>, StoreError> {
+        stored_event(&StoreUrl::Sqlite(self.path.clone()), id)
+    }
+
     /// A read-only connection for operator views ([`inspect`]); in WAL mode
     /// it never blocks the writers.
     pub fn reader(&self) -> Result<rusqlite::Connection, StoreError> {

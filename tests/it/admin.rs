@@ -677,3 +677,27 @@ async fn reevaluate_answers_what_an_edited_rule_would_change_and_writes_nothing(
     }
     running.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_acknowledged_but_not_indexed_is_read_from_the_ingest_log() {
+    let (d, running, admin) = start(Some(TOKEN)).await;
+    post_to(running.addr, "/h", r#"[{"type":"u","n":1}]"#).await;
+    crate::support::wait_for_async(|| async {
+        match admin.get("/api/events/1").await.status {
+            200 => Ok(()),
+            s => Err(format!("event 1 not indexed yet ({s})")),
+        }
+    })
+    .await;
+    // As if the index had not caught up with the log yet.
+    crate::support::forget_index(&d.path().join("journal.db"));
+    let ev = admin.ok("/api/events/1").await;
+    assert_eq!(ev["indexed"], false, "{ev}");
+    assert_eq!(ev["type"], "u");
+    assert_eq!(ev["body"], r#"{"type":"u","n":1}"#);
+    assert_eq!(
+        admin.get("/api/events/2").await.error(),
+        (404, "not_found", "no event with id 2")
+    );
+    running.stop().await;
+}
