@@ -27,7 +27,9 @@ YAML
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 # load PORT CONNECTIONS SECONDS: one JSON line (requests/s, p50/p99 in µs).
-load() { "$BIN/examples/loadgen" --url "http://127.0.0.1:$1/hooks/screenmeet" --key bench-key --connections "$2" --seconds "$3"; }
+# An optional fourth argument tags every event id, so that runs against the
+# same journal send new events instead of duplicates.
+load() { "$BIN/examples/loadgen" --url "http://127.0.0.1:$1/hooks/screenmeet" --key bench-key --connections "$2" --seconds "$3" ${4:+--tag "$4"}; }
 # start_bare / start_switchyard: start the server, wait for its port, set PID.
 start_bare() { "$BIN/examples/bare_server" "127.0.0.1:$BARE_PORT" 2>/dev/null & PID=$!; wait_port $BARE_PORT; }
 start_switchyard() {

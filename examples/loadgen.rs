@@ -18,6 +18,8 @@ struct Args {
     connections: usize,
     seconds: u64,
     size: usize,
+    /// Put into every event id, so runs against one journal send new events.
+    tag: String,
 }
 
 fn args() -> Args {
@@ -27,6 +29,7 @@ fn args() -> Args {
         connections: 32,
         seconds: 10,
         size: 1024,
+        tag: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -37,15 +40,16 @@ fn args() -> Args {
             "--connections" => a.connections = v.parse().unwrap(),
             "--seconds" => a.seconds = v.parse().unwrap(),
             "--size" => a.size = v.parse().unwrap(),
+            "--tag" => a.tag = v,
             other => panic!("unknown flag {other}"),
         }
     }
     a
 }
 
-fn body(conn: usize, n: u64, size: usize) -> Vec<u8> {
+fn body(tag: &str, conn: usize, n: u64, size: usize) -> Vec<u8> {
     let head = format!(
-        r#"[{{"type":"session.closed","id":"c{conn}n{n}","ts":"2026-11-30T14:00:00.000Z","status":"closed","seconds":845,"organization":{{"id":"org_4821","name":"Acme Support"}},"message":""#
+        r#"[{{"type":"session.closed","id":"{tag}c{conn}n{n}","ts":"2026-11-30T14:00:00.000Z","status":"closed","seconds":845,"organization":{{"id":"org_4821","name":"Acme Support"}},"message":""#
     );
     let tail = r#""}]"#;
     let pad = size.saturating_sub(head.len() + tail.len());
@@ -65,7 +69,7 @@ async fn main() {
     let mut tasks = Vec::new();
     for c in 0..a.connections {
         let (authority, path, key) = (authority.clone(), path.clone(), a.key.clone());
-        let size = a.size;
+        let (size, tag) = (a.size, a.tag.clone());
         tasks.push(tokio::spawn(async move {
             let stream = TcpStream::connect(&authority).await.unwrap();
             stream.set_nodelay(true).unwrap();
@@ -78,7 +82,7 @@ async fn main() {
             let mut n = 0u64;
             while Instant::now() < deadline {
                 n += 1;
-                let b = body(c, n, size);
+                let b = body(&tag, c, n, size);
                 let sig = hex::encode(switchyard::ingress::verify::mac(key.as_bytes(), &[&b]));
                 let req = Request::post(path.as_str())
                     .header("host", authority.as_str())
