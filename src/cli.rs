@@ -231,6 +231,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 for (name, why) in held {
                     println!("  {name}: {why}");
                 }
+                println!("admin: {}", admin_summary(&c));
+                println!("retention: {}", retention_summary(&c.retention));
                 match RuleSet::load(&c) {
                     Err(errors) => {
                         for e in errors {
@@ -505,6 +507,34 @@ fn route(config_path: &Path, args: RouteArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(if failed { 1 } else { 0 })
+}
+
+/// What `check` says of the admin listener.
+fn admin_summary(c: &Config) -> String {
+    match (c.admin.listen, c.admin.api_token()) {
+        (None, _) => "off (admin.listen: null)".into(),
+        (Some(a), Some(_)) => format!("{a} (health, metrics, dashboard; API on)"),
+        (Some(a), None) => {
+            format!("{a} (health, metrics, dashboard; API off: no admin.token)")
+        }
+    }
+}
+
+/// What `check` says of `retention:`.
+fn retention_summary(r: &crate::config::RetentionConfig) -> String {
+    let keep = |v: Option<crate::config::Span>| {
+        v.map_or("forever".to_owned(), |s| {
+            humantime::format_duration(s.0).to_string()
+        })
+    };
+    format!(
+        "events {}, delivered actions {}, dead letters {}, quarantine {}; every {}",
+        keep(r.events),
+        keep(r.actions),
+        keep(r.dead_letters),
+        keep(r.quarantine),
+        humantime::format_duration(r.every.0)
+    )
 }
 
 /// `replay --evaluate`: the dry-run diff of stored events against today's rules.

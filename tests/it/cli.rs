@@ -10,7 +10,8 @@ fn check_accepts_the_shipped_config() {
     let stdout = support::stdout_of(
         bin()
             .args(["--config", "config.yaml", "check"])
-            .env("SCREENMEET_SIGNING_KEY", "k"),
+            .env("SCREENMEET_SIGNING_KEY", "k")
+            .env_remove("SWITCHYARD_ADMIN_TOKEN"),
     );
     assert!(
         stdout.starts_with("config.yaml: ok (1 source: screenmeet)\n"),
@@ -20,7 +21,27 @@ fn check_accepts_the_shipped_config() {
         stdout.contains("./rules: ok (3 rule files, version "),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "\nadmin: 127.0.0.1:9090 (health, metrics, dashboard; API off: no admin.token)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\nretention: events 30days, delivered actions 30days, dead letters forever, quarantine 30days; every 10m\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("tests: 8 passed, 0 failed"), "{stdout}");
+    let with_token = support::stdout_of(
+        bin()
+            .args(["--config", "config.yaml", "check"])
+            .env("SCREENMEET_SIGNING_KEY", "k")
+            .env("SWITCHYARD_ADMIN_TOKEN", "0123456789abcdef0123"),
+    );
+    assert!(
+        with_token.contains("\nadmin: 127.0.0.1:9090 (health, metrics, dashboard; API on)\n"),
+        "{with_token}"
+    );
 }
 
 #[test]
