@@ -701,3 +701,30 @@ async fn an_event_acknowledged_but_not_indexed_is_read_from_the_ingest_log() {
     );
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_journal_that_cannot_be_read_is_503_store_unavailable() {
+    let (d, running, admin) = start(Some(TOKEN)).await;
+    // The running writer keeps its open file; a new reader finds nothing.
+    let db = d.path().join("journal.db");
+    std::fs::rename(&db, d.path().join("moved.db")).unwrap();
+    for path in [
+        "/api/events",
+        "/api/events/1",
+        "/api/dead-letters",
+        "/api/quarantine",
+    ] {
+        assert_eq!(
+            admin.get(path).await.error(),
+            (
+                503,
+                "store_unavailable",
+                "the journal is unavailable; retry later"
+            ),
+            "GET {path}"
+        );
+    }
+    std::fs::rename(d.path().join("moved.db"), &db).unwrap();
+    assert_eq!(admin.get("/api/events").await.status, 200);
+    running.stop().await;
+}
