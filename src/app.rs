@@ -99,7 +99,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     ));
     let dispatcher = tokio::spawn(deliver::run(
         store.clone(),
-        connectors,
+        connectors.clone(),
         metrics.clone(),
         shutdown.clone(),
         config.server.shutdown_timeout.0,
@@ -109,6 +109,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store.clone(),
         metrics.clone(),
         rules.clone(),
+        connectors.clone(),
         config.admin.api_token(),
     );
     if config.admin.listen.is_some() && config.admin.api_token().is_none() {

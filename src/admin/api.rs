@@ -12,6 +12,7 @@
 //! | `GET /api/dead-letters?target=&limit=` | dead actions, newest first |
 //! | `POST /api/replay` `{target?, id?, since?, until?}` | dead letters back to pending |
 //! | `POST /api/reevaluate` `{since?, until?, type?, limit?}` | dry run of stored events through the live rules: what would change |
+//! | `GET /api/targets` | each target: kind, ready or holding (why), paused by its breaker, its backlog |
 //! | `GET /api/rules` | live version, files, last reload errors |
 //! | `GET /api/quarantine?before=&limit=` | authentic bodies that could not be split |
 //!
@@ -44,6 +45,8 @@ const MAX_LIMIT: usize = 1000;
 pub struct ApiState {
     pub store: Store,
     pub rules: Arc<LiveRules>,
+    pub connectors: Arc<crate::connectors::Connectors>,
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// Everything the admin API answers other than 2xx.
@@ -472,4 +475,52 @@ pub async fn reevaluate(State(st): State<ApiState>, body: Bytes) -> Result<Respo
     .map_err(|e| StoreError::Write(format!("admin re-evaluation task: {e}")))??;
     let more = summary.changed > changes.len();
     Ok(Json(json!({ "summary": summary, "changes": changes, "more": more })).into_response())
+}
+
+/// Every configured target and how it stands: ready or holding its actions
+/// (and why), paused by its circuit breaker, and its actions per state.
+pub async fn targets(State(st): State<ApiState>) -> Result<Response, ApiError> {
+    let counts = read(&st.store, inspect::backlog_by_target).await?;
+    let held: std::collections::HashMap<String, String> =
+        st.connectors.held().into_iter().collect();
+    let mut names = st.connectors.names();
+    // An action may name a target that is no longer configured.
+    for (t, _, _) in &counts {
+        if !names.contains(t) {
+            names.push(t.clone());
+        }
+    }
+    names.sort();
+    let out: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let mut by_state = serde_json::Map::new();
+            for state in ["pending", "delivering", "held", "dead"] {
+                let n = counts
+                    .iter()
+                    .find(|(t, s, _)| t == name && s == state)
+                    .map_or(0, |c| c.2);
+                by_state.insert(state.into(), n.into());
+            }
+            let paused = st
+                .metrics
+                .target_paused
+                .get_or_create(&crate::telemetry::TargetLabel {
+                    target: name.clone(),
+                })
+                .get()
+                == 1;
+            let target = st.connectors.target(name);
+            json!({
+                "name": name,
+                "kind": target.map(|t| t.kind.as_str()),
+                "configured": target.is_some(),
+                "ready": target.is_some() && !held.contains_key(name),
+                "held_reason": held.get(name),
+                "paused": paused,
+                "actions": by_state,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "targets": out })).into_response())
 }

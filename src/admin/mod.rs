@@ -33,6 +33,7 @@ pub fn router(
     store: Store,
     metrics: Arc<Metrics>,
     rules: Arc<LiveRules>,
+    connectors: Arc<crate::connectors::Connectors>,
     token: Option<&str>,
 ) -> Router {
     let api = Router::new()
@@ -44,6 +45,7 @@ pub fn router(
         .route("/replay", post(api::replay))
         .route("/reevaluate", post(api::reevaluate))
         .route("/rules", get(api::rules))
+        .route("/targets", get(api::targets))
         .route("/quarantine", get(api::quarantine))
         .fallback(|| async { ApiError::NotFound("no admin API route at this path".into()) })
         .method_not_allowed_fallback(|m: Method| async move {
@@ -52,6 +54,8 @@ pub fn router(
         .with_state(ApiState {
             store: store.clone(),
             rules,
+            connectors,
+            metrics: metrics.clone(),
         })
         .layer(axum::middleware::from_fn_with_state(
             auth::Token(token.map(Arc::from)),

@@ -125,6 +125,11 @@ impl Connectors {
         out
     }
 
+    /// Every configured target's name.
+    pub fn names(&self) -> Vec<String> {
+        self.by_target.keys().cloned().collect()
+    }
+
     /// The longest send timeout of any target.
     pub fn longest_timeout(&self) -> Duration {
         self.by_target

@@ -158,7 +158,7 @@ pub async fn run(
             tasks.spawn(async move {
                 let _permit = permit;
                 let target = action.target.clone();
-                if let Some(result) = deliver(&store, &connectors, &lanes, action).await {
+                if let Some(result) = deliver(&store, &connectors, &lanes, &metrics, action).await {
                     metrics.delivery_attempt(&target, result);
                 }
                 sending
@@ -203,6 +203,7 @@ async fn deliver(
     store: &Store,
     connectors: &Connectors,
     lanes: &Lanes,
+    metrics: &crate::telemetry::Metrics,
     action: Claimed,
 ) -> Option<&'static str> {
     let Some(target) = connectors.target(&action.target).cloned() else {
@@ -270,14 +271,27 @@ async fn deliver(
     let started = Instant::now();
     let outcome = connectors.send(&action).await;
     let failed = matches!(outcome, Outcome::Retry { .. });
-    let tripped = {
+    let (tripped, recovered) = {
         let mut b = lane.breaker.lock().unwrap_or_else(|p| p.into_inner());
         let was_open = b.open_until.is_some();
         b.record(!failed);
-        !was_open && b.open_until.is_some()
+        let open = b.open_until.is_some();
+        (!was_open && open, was_open && !open)
+    };
+    let paused = || {
+        metrics
+            .target_paused
+            .get_or_create(&crate::telemetry::TargetLabel {
+                target: action.target.clone(),
+            })
     };
     if tripped {
+        paused().set(1);
         tracing::warn!(target = %action.target, "target keeps failing; pausing it for {COOL_DOWN:?}, then probing");
+    }
+    if recovered {
+        paused().set(0);
+        tracing::info!(target = %action.target, "target answers again; its breaker closed");
     }
     Some(
         settle(

@@ -418,6 +418,17 @@ pub fn backlog(conn: &Connection) -> rusqlite::Result<Backlog> {
     Ok(out)
 }
 
+/// Unfinished and dead actions per target and state (the outbox's
+/// `(state, created_at)` index finds them; delivered ones are not read).
+pub fn backlog_by_target(conn: &Connection) -> rusqlite::Result<Vec<(String, String, i64)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT target, state, count(*) FROM actions
+         WHERE state IN ('pending', 'delivering', 'held', 'dead') GROUP BY target, state",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

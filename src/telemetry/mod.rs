@@ -83,6 +83,11 @@ pub struct TargetResult {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabel {
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
     pub state: String,
 }
@@ -130,6 +135,8 @@ pub struct Metrics {
     pub oldest_unsent_age: Gauge,
     /// `switchyard_events_unevaluated`: routable events the rules have not seen yet.
     pub unevaluated: Gauge,
+    /// `switchyard_target_paused{target}`: 1 while a target's breaker holds its sends.
+    pub target_paused: Family<TargetLabel, Gauge>,
 }
 
 impl Metrics {
@@ -231,6 +238,12 @@ impl Metrics {
             "Routable events stored but not evaluated yet",
             unevaluated.clone(),
         );
+        let target_paused = Family::<TargetLabel, Gauge>::default();
+        registry.register(
+            "target_paused",
+            "1 while a target that keeps failing is paused by its circuit breaker",
+            target_paused.clone(),
+        );
         let pruned = Family::<KindLabel, Counter>::default();
         registry.register(
             "retention_pruned",
@@ -251,6 +264,7 @@ impl Metrics {
             actions,
             oldest_unsent_age,
             unevaluated,
+            target_paused,
             requests,
             key_matches,
             events,

@@ -46,6 +46,9 @@ try {
   seen.rules_version = await page.$eval("#rules-version", (e) => e.textContent);
   seen.rule_files = await text("#rule-files tr td:first-child");
   seen.rule_errors = await text("#rule-errors li");
+  seen.targets = await page.$$eval("#targets tr[data-name]", (rs) =>
+    rs.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent).join("|"))
+  );
   seen.dead_ids = await page.$$eval("#dead tr[data-id]", (rs) => rs.map((r) => r.dataset.id));
   seen.dead_errors = await text("#dead tr[data-id] td.wrap");
   seen.event_types = await text("#events tr[data-id] td:nth-child(4)");

@@ -728,3 +728,42 @@ async fn a_journal_that_cannot_be_read_is_503_store_unavailable() {
     assert_eq!(admin.get("/api/events").await.status, 200);
     running.stop().await;
 }
+
+#[tokio::test]
+async fn targets_show_readiness_why_one_holds_and_each_backlog() {
+    let (_slack, _d, running) = one_dead_one_delivered().await;
+    let admin = Admin::new(&running);
+    let t = admin.ok("/api/targets").await;
+    assert_eq!(t["targets"].as_array().unwrap().len(), 1, "{t}");
+    let s = &t["targets"][0];
+    assert_eq!(s["name"], "support");
+    assert_eq!(s["kind"], "slack");
+    assert_eq!(
+        (s["configured"].as_bool(), s["ready"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(s["held_reason"], Value::Null);
+    assert_eq!(s["paused"], false);
+    assert_eq!(
+        s["actions"],
+        serde_json::json!({"pending": 0, "delivering": 0, "held": 0, "dead": 1})
+    );
+    running.stop().await;
+
+    let (d, config) = project("", Some(TOKEN));
+    let running = switchyard::app::start(config).await.unwrap();
+    post_to(running.addr, "/h", r#"[{"type":"t","label":"waits"}]"#).await;
+    wait_states(&d.path().join("journal.db"), &["held"]).await;
+    let t = Admin::new(&running).ok("/api/targets").await;
+    let s = &t["targets"][0];
+    assert_eq!(s["ready"], false, "{t}");
+    assert!(
+        s["held_reason"]
+            .as_str()
+            .unwrap()
+            .contains("neither webhook_url nor token is set"),
+        "{t}"
+    );
+    assert_eq!(s["actions"]["held"], 1);
+    running.stop().await;
+}

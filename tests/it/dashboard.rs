@@ -84,6 +84,7 @@ async fn an_operator_signs_in_sees_the_journal_and_replays_a_dead_letter_by_a_cl
     let errors = strings(&seen["rule_errors"]);
     assert_eq!(errors.len(), 1, "{seen:#}");
     assert!(errors[0].starts_with("u.rhai:1:"), "{seen:#}");
+    assert_eq!(strings(&seen["targets"]), ["support|slack|ready|0|0|0|1"]);
     assert_eq!(seen["dead_ids"].as_array().unwrap().len(), 1);
     assert!(
         strings(&seen["dead_errors"])[0].contains("channel_not_found"),

@@ -408,6 +408,12 @@ async fn a_failing_target_trips_its_breaker_instead_of_burning_every_attempt() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The pause is visible to operators (and alerts).
+    let m = running.metrics.render();
+    assert!(
+        m.contains("switchyard_target_paused{target=\"support\"} 1\n"),
+        "{m}"
+    );
     running.stop().await;
     assert_eq!(slack.received.lock().unwrap().len(), 5);
     assert!(rows(&db, "SELECT state FROM actions WHERE state = 'dead'").is_empty());

@@ -98,6 +98,24 @@ function renderRules(rules) {
   $("rules-ok").hidden = errors.length > 0;
 }
 
+function renderTargets(t) {
+  fill($("targets"), t.targets, (tr, x) => {
+    tr.dataset.name = x.name;
+    const status = !x.configured
+      ? "not in config.yaml"
+      : x.paused
+        ? "paused: keeps failing"
+        : x.ready
+          ? "ready"
+          : "holding: " + x.held_reason;
+    tr.className = x.ready && !x.paused ? "" : "rule_error";
+    cell(tr, x.name);
+    cell(tr, x.kind);
+    cell(tr, status, "wrap");
+    for (const s of ["pending", "delivering", "held", "dead"]) cell(tr, x.actions[s]);
+  });
+}
+
 function renderDead(dead) {
   $("dead-count").textContent = String(dead.actions.length);
   $("replay-all").disabled = dead.actions.length === 0;
@@ -193,14 +211,16 @@ async function refresh() {
   refreshing = (async () => {
     try {
       const outcome = $("outcome").value;
-      const [rules, dead, events, quarantine] = await Promise.all([
+      const [rules, dead, events, quarantine, targets] = await Promise.all([
         api("/api/rules"),
         api("/api/dead-letters?limit=200"),
         api("/api/events?limit=100" + (outcome ? "&outcome=" + encodeURIComponent(outcome) : "")),
         api("/api/quarantine?limit=20"),
+        api("/api/targets"),
         health(),
       ]);
       renderRules(rules);
+      renderTargets(targets);
       renderDead(dead);
       renderEvents(events);
       renderQuarantine(quarantine);
