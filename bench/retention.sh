@@ -22,21 +22,19 @@ load $SY_PORT 32 "$FILL" fill >/dev/null
 stop $PID
 filled=$(stored_events)
 mkdir -p "$WORK/fresh" "$WORK/aged"
-python3 - "$WORK/journal.db" <<'PY'
+# shift_days N: moves every event of the journal N days (negative: older).
+shift_days() {
+  python3 - "$WORK/journal.db" "$1" <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
-d = 40 * 24 * 3600 * 1000
-c.execute("UPDATE events SET received_at = received_at - ?, dedup_until = dedup_until - ?", (d, d))
-c.commit()
-PY
-cp -r "$WORK/journal.db" "$WORK/journal.db-log" "$WORK/aged/"
-python3 - "$WORK/journal.db" <<'PY'
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-d = 40 * 24 * 3600 * 1000
+d = int(sys.argv[2]) * 24 * 3600 * 1000
 c.execute("UPDATE events SET received_at = received_at + ?, dedup_until = dedup_until + ?", (d, d))
 c.commit()
 PY
+}
+shift_days -40
+cp -r "$WORK/journal.db" "$WORK/journal.db-log" "$WORK/aged/"
+shift_days 40
 cp -r "$WORK/journal.db" "$WORK/journal.db-log" "$WORK/fresh/"
 
 # serve_copy NAME: a working copy of WORK/NAME as the journal, served; sets PID.
