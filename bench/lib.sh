@@ -4,12 +4,13 @@
 # two servers the benches compare.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release --bin switchyard --example loadgen --example bare_server >&2
+cargo build --release --bin switchyard --example loadgen --example bare_server --example naive_server >&2
 BIN=$PWD/target/release
 WORK=$(mktemp -d -p "${BENCH_DIR:-$PWD/target}")
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 BARE_PORT=18181
 SY_PORT=18180
+NAIVE_PORT=18182
 # No rules: this measures the ingress (the evaluation loop still reads every
 # event and marks it no_rule).
 mkdir -p "$WORK/rules"
@@ -32,6 +33,12 @@ peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 load() { "$BIN/examples/loadgen" --url "http://127.0.0.1:$1/hooks/screenmeet" --key bench-key --connections "$2" --seconds "$3" ${4:+--tag "$4"}; }
 # start_bare / start_switchyard: start the server, wait for its port, set PID.
 start_bare() { "$BIN/examples/bare_server" "127.0.0.1:$BARE_PORT" 2>/dev/null & PID=$!; wait_port $BARE_PORT; }
+# The naive durable receiver (examples/naive_server.rs), on a fresh database.
+start_naive() {
+  rm -rf "$WORK"/naive.db*
+  "$BIN/examples/naive_server" "127.0.0.1:$NAIVE_PORT" "$WORK/naive.db" bench-key 2>/dev/null & PID=$!
+  wait_port $NAIVE_PORT
+}
 start_switchyard() {
   rm -rf "$WORK"/journal.db*
   BENCH_KEY=bench-key "$BIN/switchyard" --config "$WORK/config.yaml" --log-level warn serve & PID=$!
@@ -39,4 +46,5 @@ start_switchyard() {
 }
 stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
 # Events in the journal of the last switchyard run (after it stopped).
-stored_events() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from events').fetchone()[0])" "$WORK/journal.db"; }
+# stored_events [DB]: events in a journal (default: switchyard's), after its server stopped.
+stored_events() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from events').fetchone()[0])" "${1:-$WORK/journal.db}"; }
