@@ -1,9 +1,8 @@
 //! The ingest log: where an authentic event becomes durable before the
 //! ingress answers 200.
 //!
-//! One task owns the log. It takes every ingest waiting in its channel
-//! (a group much smaller than the last one first waits a few yields for the
-//! rest of its wave, [`Group::wait_for_wave`]), checks each event against
+//! One thread owns the log. It takes every ingest waiting in its channel
+//! (whatever queued while its last write ran), checks each event against
 //! the dedup index, gives the new ones their journal ids, and writes the
 //! whole group as records with one durable write into a preallocated,
 //! zero-filled segment file ([`super::segment`]: direct and synchronous
@@ -42,14 +41,6 @@ const HEADER: usize = 4 + 8 + 4 + 4;
 pub(super) const SEGMENT_SIZE: u64 = 16 << 20;
 /// Upper bound on the request bytes one group writes.
 const MAX_GROUP_BYTES: usize = 8 << 20;
-/// A group smaller than the last one divided by this waits for the rest of
-/// its wave ([`Group::wait_for_wave`]). Measured in BENCHMARKS.md: single-
-/// request groups went from 15 % to 4 % of all groups at 32 connections.
-const WAVE_RATIO: usize = 2;
-/// At most this many yields of waiting for a wave (a few µs each).
-const WAVE_YIELDS: usize = 6;
-/// After this many yields, the first that brings no request ends the wait.
-const WAVE_PATIENCE: usize = 3;
 /// Expired dedup keys are forgotten at most this often.
 const PRUNE_EVERY_MS: i64 = 60_000;
 
@@ -433,18 +424,18 @@ pub(super) struct Start {
     pub index: DedupIndex,
 }
 
-/// Starts the log writer as a task on the current Tokio runtime (the
-/// caller must be inside one). Logged groups go to `index_tx` for the
-/// SQLite writer.
+/// Starts the log writer on a thread of its own. Logged groups go to
+/// `index_tx` for the SQLite writer. The returned handle (a task on the
+/// current Tokio runtime, so the caller must be inside one) ends when the
+/// thread has written its last group.
 ///
-/// The task runs each group's durable write inline and holds its worker
-/// thread for the ~0.1–0.2 ms it takes (p99 ~2 ms here), on purpose:
-/// the request tasks waiting for that sync are then woken onto a local run
-/// queue of their own runtime, where a separate thread has to unpark a
-/// sleeping worker for each group, and on a 2-vCPU virtual machine that
-/// hand-off cost more than the blocked worker (alternating runs: +9.5 %
-/// requests/s on average over 8 pairs). The other workers keep serving
-/// while a sync runs; a stalled disk holds one worker, not the runtime.
+/// The thread blocks in each group's durable write; meanwhile the Tokio
+/// workers go on serving and queueing the next group, which it takes whole
+/// as soon as the write returns. An earlier version ran the log as a Tokio
+/// task that held a worker during the write, which left one of two vCPUs
+/// to every other request and parked the woken requests behind the next
+/// write; the thread measured 5–9 % more requests/s (BENCHMARKS.md, fifth
+/// look), and a stalled disk now holds this thread and no worker.
 pub(super) fn spawn(
     start: Start,
     mut rx: mpsc::Receiver<LogJob>,
@@ -462,37 +453,37 @@ pub(super) fn spawn(
     log.room_for(0)?;
     let mut index = start.index;
     let mut next_id = start.next_id;
-    Ok(tokio::spawn(async move {
-        let mut last_prune = now_millis();
-        let mut buf = Vec::with_capacity(1 << 20);
-        let mut last_len = 0;
-        while let Some(first) = rx.recv().await {
-            let mut group = Group::default();
-            group.add(first);
-            group.take_waiting(&mut rx);
-            group.wait_for_wave(&mut rx, last_len).await;
-            last_len = group.jobs.len();
-            if !group.jobs.is_empty() {
-                let (next, logged) =
-                    write_group(&mut log, &mut index, &mut buf, group.jobs, next_id);
-                next_id = next;
-                if let Some(job) = logged {
-                    // Acknowledged events go to the index; a closed index (at
-                    // stop) leaves them in the log for the next start's replay.
-                    let _ = index_tx.send(job).await;
+    let thread = std::thread::Builder::new()
+        .name("switchyard-log".into())
+        .spawn(move || {
+            let mut last_prune = now_millis();
+            let mut buf = Vec::with_capacity(1 << 20);
+            while let Some(first) = rx.blocking_recv() {
+                let mut group = Group::default();
+                group.add(first);
+                group.take_waiting(&mut rx);
+                if !group.jobs.is_empty() {
+                    let (next, logged) =
+                        write_group(&mut log, &mut index, &mut buf, group.jobs, next_id);
+                    next_id = next;
+                    if let Some(job) = logged {
+                        // Acknowledged events go to the index; a closed index (at
+                        // stop) leaves them in the log for the next start's replay.
+                        let _ = index_tx.blocking_send(job);
+                    }
+                }
+                let now = now_millis();
+                if now - last_prune > PRUNE_EVERY_MS {
+                    last_prune = now;
+                    index.prune(now);
+                }
+                if group.closing {
+                    break;
                 }
             }
-            let now = now_millis();
-            if now - last_prune > PRUNE_EVERY_MS {
-                last_prune = now;
-                index.prune(now);
-            }
-            if group.closing {
-                break;
-            }
-            // Let the request tasks this group woke run (or be stolen).
-            tokio::task::yield_now().await;
-        }
+        })?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _ = thread.join();
     }))
 }
 
@@ -533,36 +524,6 @@ impl Group {
             match rx.try_recv() {
                 Ok(job) => self.add(job),
                 Err(_) => break,
-            }
-        }
-    }
-
-    /// Whether the group is open and smaller than the last one (of
-    /// `last_len` requests) divided by [`WAVE_RATIO`].
-    fn is_front_of_wave(&self, last_len: usize) -> bool {
-        self.is_open() && self.jobs.len() * WAVE_RATIO < last_len
-    }
-
-    /// If the group is the front of a wave, gives the rest of the wave a
-    /// moment to arrive. A group much smaller than the last one usually is:
-    /// the last group's clients got their answers together and send again
-    /// together, and the first of them to reach the log would otherwise cost
-    /// a whole flush for itself while the others queue behind it. Each
-    /// `yield_now` lets the runtime poll its sockets and run the handlers
-    /// that are ready before the log runs again. The wait ends when the
-    /// group is no longer the front of a wave, after [`WAVE_YIELDS`] yields,
-    /// or at the first yield that brings nothing once [`WAVE_PATIENCE`]
-    /// yields have passed.
-    async fn wait_for_wave(&mut self, rx: &mut mpsc::Receiver<LogJob>, last_len: usize) {
-        for turn in 1..=WAVE_YIELDS {
-            if !self.is_front_of_wave(last_len) {
-                return;
-            }
-            tokio::task::yield_now().await;
-            let before = self.jobs.len();
-            self.take_waiting(rx);
-            if self.jobs.len() == before && turn >= WAVE_PATIENCE {
-                return;
             }
         }
     }
@@ -819,50 +780,5 @@ mod tests {
         assert_eq!(group.jobs.len(), 2, "the group closes at the byte cap");
         assert!(!group.closing);
         assert!(rx.try_recv().is_ok(), "the third waits for the next group");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_front_of_a_wave_waits_for_the_rest_of_it() {
-        let (tx, mut rx) = mpsc::channel(16);
-        // The rest of the wave: one request per turn of the runtime.
-        let sender = tokio::spawn(async move {
-            for _ in 0..7 {
-                tx.send(ingest(10)).await.unwrap();
-                tokio::task::yield_now().await;
-            }
-        });
-        let mut group = Group::default();
-        group.add(ingest(10));
-        group.take_waiting(&mut rx);
-        assert_eq!(group.jobs.len(), 1);
-        group.wait_for_wave(&mut rx, 8).await;
-        let n = group.jobs.len();
-        assert!(n * WAVE_RATIO >= 8, "the wait ended with {n} requests");
-        sender.await.unwrap();
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_wave_that_does_not_come_ends_the_wait_after_its_patience() {
-        let (_tx, mut rx) = mpsc::channel::<LogJob>(16);
-        let turns = Arc::new(AtomicU64::new(0));
-        let counter = {
-            let turns = turns.clone();
-            tokio::spawn(async move {
-                loop {
-                    turns.fetch_add(1, Ordering::Relaxed);
-                    tokio::task::yield_now().await;
-                }
-            })
-        };
-        let mut group = Group::default();
-        group.add(ingest(10));
-        group.wait_for_wave(&mut rx, 32).await;
-        counter.abort();
-        assert_eq!(group.jobs.len(), 1);
-        let turns = turns.load(Ordering::Relaxed) as usize;
-        assert!(
-            (WAVE_PATIENCE - 1..=WAVE_PATIENCE + 1).contains(&turns),
-            "waited {turns} turns of the runtime (patience {WAVE_PATIENCE}, at most {WAVE_YIELDS})"
-        );
     }
 }
