@@ -427,7 +427,8 @@ pub(super) struct Start {
 /// Starts the log writer on a thread of its own. Logged groups go to
 /// `index_tx` for the SQLite writer. The returned handle (a task on the
 /// current Tokio runtime, so the caller must be inside one) ends when the
-/// thread has written its last group.
+/// thread has written its last group; it waits on a message, not on a
+/// blocking join, so a runtime dropped before the log closes is not held.
 ///
 /// The thread blocks in each group's durable write; meanwhile the Tokio
 /// workers go on serving and queueing the next group, which it takes whole
@@ -453,9 +454,12 @@ pub(super) fn spawn(
     log.room_for(0)?;
     let mut index = start.index;
     let mut next_id = start.next_id;
-    let thread = std::thread::Builder::new()
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    std::thread::Builder::new()
         .name("switchyard-log".into())
         .spawn(move || {
+            // Dropped when the thread ends, however it ends: that is the signal.
+            let _done = done_tx;
             let mut last_prune = now_millis();
             let mut buf = Vec::with_capacity(1 << 20);
             while let Some(first) = rx.blocking_recv() {
@@ -481,9 +485,11 @@ pub(super) fn spawn(
                     break;
                 }
             }
+            // The segment is closed before the signal goes.
+            drop(log);
         })?;
-    Ok(tokio::task::spawn_blocking(move || {
-        let _ = thread.join();
+    Ok(tokio::spawn(async move {
+        let _ = done_rx.await;
     }))
 }
 

@@ -83,3 +83,37 @@ async fn a_log_record_the_index_never_saw_is_replayed_at_open() {
     );
     store.close().await;
 }
+
+/// The log writer is a thread, and its close is awaited as a message: a
+/// runtime dropped while a store is still open elsewhere (here: a clone
+/// held by a plain thread, as the evaluation loop holds one) must not wait
+/// for that thread. Waiting on a blocking join of it would hang the drop.
+#[test]
+fn dropping_the_runtime_while_the_store_is_open_does_not_wait_for_the_log() {
+    let env = support::env();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = runtime
+        .block_on(async { Store::open(&env.config.store, env.config.max_dedup_window()) })
+        .unwrap();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _store = store;
+        let _ = held.recv();
+    });
+    let (dropped, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(runtime);
+        let _ = dropped.send(());
+    });
+    let finished = done.recv_timeout(std::time::Duration::from_secs(20));
+    let _ = release.send(());
+    holder.join().unwrap();
+    assert!(
+        finished.is_ok(),
+        "dropping the runtime waited for the open log"
+    );
+}
