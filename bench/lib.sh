@@ -45,6 +45,6 @@ start_switchyard() {
   wait_port $SY_PORT
 }
 stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
-# Events in the journal of the last switchyard run (after it stopped).
-# stored_events [DB]: events in a journal (default: switchyard's), after its server stopped.
+# stored_events [DB]: events in a journal (default: the last switchyard
+# run's), read after its server stopped.
 stored_events() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from events').fetchone()[0])" "${1:-$WORK/journal.db}"; }

@@ -425,10 +425,10 @@ pub(super) struct Start {
 }
 
 /// Starts the log writer on a thread of its own. Logged groups go to
-/// `index_tx` for the SQLite writer. The returned handle (a task on the
-/// current Tokio runtime, so the caller must be inside one) ends when the
-/// thread has written its last group; it waits on a message, not on a
-/// blocking join, so a runtime dropped before the log closes is not held.
+/// `index_tx` for the SQLite writer. The returned receiver resolves when
+/// the thread has written its last group (however it ended): a message,
+/// not a blocking join, so a runtime dropped before the log closes is not
+/// held by it.
 ///
 /// The thread blocks in each group's durable write; meanwhile the Tokio
 /// workers go on serving and queueing the next group, which it takes whole
@@ -442,7 +442,7 @@ pub(super) fn spawn(
     mut rx: mpsc::Receiver<LogJob>,
     index_tx: mpsc::Sender<super::Job>,
     health: Arc<Health>,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
+) -> std::io::Result<oneshot::Receiver<()>> {
     let mut log = Log {
         dir: start.dir,
         current: None,
@@ -488,9 +488,7 @@ pub(super) fn spawn(
             // The segment is closed before the signal goes.
             drop(log);
         })?;
-    Ok(tokio::spawn(async move {
-        let _ = done_rx.await;
-    }))
+    Ok(done_rx)
 }
 
 /// A request waiting for the log, and where its answer goes.

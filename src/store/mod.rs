@@ -206,7 +206,8 @@ pub struct Store {
     durable: Arc<Durable>,
     planned: Arc<tokio::sync::Notify>,
     health: Arc<log::Health>,
-    log_writer: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Resolves when the log thread has written its last group.
+    log_closed: Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
     writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
     /// The SQLite writer, unparked when a delivery or quarantine job is
     /// queued, so it does not linger for more index work while one waits.
@@ -215,8 +216,8 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store, indexes what the ingest log
-    /// holds beyond the journal (after a crash), and starts its writers.
-    /// Must be called inside a Tokio runtime (the log writer is a task).
+    /// holds beyond the journal (after a crash), and starts its writers
+    /// (threads of their own: no Tokio runtime is needed to open it).
     /// `max_dedup_window` is the longest window of any source: how far back
     /// the dedup index is rebuilt from the journal.
     pub fn open(
@@ -274,7 +275,7 @@ impl Store {
                     next_id: max_id + 1,
                     index,
                 };
-                let log_writer = log::spawn(start, log_rx, tx.clone(), health.clone())
+                let log_closed = log::spawn(start, log_rx, tx.clone(), health.clone())
                     .map_err(|e| open_err(format!("starting the ingest log: {e}")))?;
                 Ok(Store {
                     log_tx,
@@ -283,7 +284,7 @@ impl Store {
                     durable,
                     planned: Arc::new(tokio::sync::Notify::new()),
                     health,
-                    log_writer: Arc::new(std::sync::Mutex::new(Some(log_writer))),
+                    log_closed: Arc::new(std::sync::Mutex::new(Some(log_closed))),
                     writer_thread: sqlite_writer.thread().clone(),
                     writer: Arc::new(std::sync::Mutex::new(Some(sqlite_writer))),
                 })
@@ -402,15 +403,15 @@ impl Store {
         let Store {
             log_tx,
             tx,
-            log_writer,
+            log_closed,
             writer,
             ..
         } = self;
         // The log first: its last groups go to the index before the index closes.
         let _ = log_tx.send(log::LogJob::Close).await;
-        let task = log_writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(t) = task {
-            let _ = t.await;
+        let closed = log_closed.lock().ok().and_then(|mut c| c.take());
+        if let Some(closed) = closed {
+            let _ = closed.await;
         }
         let _ = tx.send(Job::Close).await;
         let thread = writer.lock().ok().and_then(|mut w| w.take());
