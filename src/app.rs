@@ -72,7 +72,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
     })?;
     let store =
-        Store::open(&config.store, config.max_dedup_window()).context("opening the journal")?;
+        Store::open(&config.store, &config.store_options()).context("opening the journal")?;
     let evaluator = Evaluator::spawn(&store, rules.clone(), metrics.clone())
         .context("starting the evaluation loop")?;
     let watcher = rules

@@ -567,6 +567,12 @@ fn check_server(s: &ServerConfig, problems: &mut Problems) {
     if s.max_header_bytes.0 < 8192 {
         problems.add("server.max_header_bytes", "must be at least 8KiB");
     }
+    if !(0..=19).contains(&s.indexing_nice) {
+        problems.add(
+            "server.indexing_nice",
+            "must be between 0 and 19 (0 = the ingress's priority)",
+        );
+    }
     for (name, v) in [
         ("header_read_timeout", s.header_read_timeout),
         ("body_read_timeout", s.body_read_timeout),

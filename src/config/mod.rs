@@ -369,6 +369,12 @@ pub struct ServerConfig {
     pub max_header_bytes: Size,
     /// Deadline for requests in flight when shutting down.
     pub shutdown_timeout: Span,
+    /// How many nice steps (0–19) below the process the threads that
+    /// index, sync and checkpoint the journal run while they keep up: above
+    /// 0, a burst that saturates the CPU goes to the ingress first and
+    /// indexing catches up after (`store::priority`). 0 runs them at the
+    /// ingress's priority always.
+    pub indexing_nice: i32,
 }
 
 impl Default for ServerConfig {
@@ -380,6 +386,7 @@ impl Default for ServerConfig {
             max_connections: 4096,
             max_header_bytes: Size(16 * 1024),
             shutdown_timeout: Span(Duration::from_secs(20)),
+            indexing_nice: 10,
         }
     }
 }
@@ -603,6 +610,14 @@ impl Config {
             .map(|s| s.dedup_window)
             .max()
             .unwrap_or_default()
+    }
+
+    /// What the journal needs to know of this config to open.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            max_dedup_window: self.max_dedup_window(),
+            indexing_nice: self.server.indexing_nice,
+        }
     }
 
     /// The source whose `path` is `path`, if any.

@@ -55,6 +55,7 @@ impl Evaluator {
                     if upto > cursor {
                         cursor = upto;
                     }
+                    writer.evaluated_to(cursor);
                     d.wait_beyond(upto, Duration::from_millis(500));
                     continue;
                 }
@@ -81,6 +82,7 @@ impl Evaluator {
                 match writer.commit_evaluations(batch) {
                     Ok(planned) => {
                         cursor = last;
+                        writer.evaluated_to(cursor);
                         if planned > 0 {
                             writer.planned().notify_one();
                         }

@@ -31,6 +31,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::dedup::{DedupIndex, Pending};
+use super::priority::Background;
 use super::segment::{Segment, WriteMode};
 use super::{Arrival, IngestBatch, StoreError};
 use crate::domain::{EventVerdict, IngestReport, now_millis};
@@ -78,6 +79,8 @@ pub struct Health {
     pub indexed_segment: AtomicU64,
     /// The highest id the log has made durable.
     pub logged: AtomicI64,
+    /// The evaluation loop's cursor: every id up to it is evaluated.
+    pub evaluated: AtomicI64,
 }
 
 impl Health {
@@ -442,6 +445,7 @@ pub(super) fn spawn(
     mut rx: mpsc::Receiver<LogJob>,
     index_tx: mpsc::Sender<super::Job>,
     health: Arc<Health>,
+    background: Arc<Background>,
 ) -> std::io::Result<oneshot::Receiver<()>> {
     let mut log = Log {
         dir: start.dir,
@@ -476,6 +480,12 @@ pub(super) fn spawn(
                         let _ = index_tx.blocking_send(job);
                     }
                 }
+                // The index's priority follows its backlog (see `priority`).
+                background.follow(
+                    health.logged.load(Ordering::Relaxed)
+                        - health.evaluated.load(Ordering::Relaxed),
+                    index_tx.max_capacity() - index_tx.capacity(),
+                );
                 let now = now_millis();
                 if now - last_prune > PRUNE_EVERY_MS {
                     last_prune = now;

@@ -8,13 +8,15 @@
 //! logged group then goes to the SQLite writer, which indexes it into
 //! `events` together with everything else the journal records (evaluations,
 //! deliveries), in its own group commits, off the request path. SQLite is
-//! the embedded default.
+//! the embedded default. The threads behind it yield the CPU to the
+//! ingress while they keep up (`priority`).
 
 mod dedup;
 pub mod delivery;
 pub mod inspect;
 mod log;
 pub mod outbox;
+mod priority;
 pub mod retention;
 mod segment;
 mod sqlite;
@@ -197,6 +199,18 @@ pub fn stored_event(url: &StoreUrl, id: i64) -> Result<Option<outbox::PendingEve
     }
 }
 
+/// How the store runs beside the ingress ([`crate::config::Config::store_options`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// The longest dedup window of any source: how far back the dedup
+    /// index is rebuilt from the journal.
+    pub max_dedup_window: std::time::Duration,
+    /// How many nice steps below the process the threads that index, sync
+    /// and checkpoint the journal run while it keeps up (0 = the ingress's
+    /// priority; see [`priority`]).
+    pub indexing_nice: i32,
+}
+
 /// A cheap, cloneable handle to the journal's writers.
 #[derive(Clone)]
 pub struct Store {
@@ -218,12 +232,8 @@ impl Store {
     /// Opens (creating if needed) the store, indexes what the ingest log
     /// holds beyond the journal (after a crash), and starts its writers
     /// (threads of their own: no Tokio runtime is needed to open it).
-    /// `max_dedup_window` is the longest window of any source: how far back
-    /// the dedup index is rebuilt from the journal.
-    pub fn open(
-        url: &StoreUrl,
-        max_dedup_window: std::time::Duration,
-    ) -> Result<Store, StoreError> {
+    pub fn open(url: &StoreUrl, options: &StoreOptions) -> Result<Store, StoreError> {
+        let max_dedup_window = options.max_dedup_window;
         match url {
             StoreUrl::Sqlite(path) => {
                 let open_err = |reason: String| StoreError::Open {
@@ -258,6 +268,8 @@ impl Store {
                 let durable = Arc::new(Durable::default());
                 durable.advance(max_id);
                 health.logged.store(max_id, Ordering::Release);
+                // The evaluation loop reports its own cursor once it runs.
+                health.evaluated.store(max_id, Ordering::Release);
                 let window_ms = i64::try_from(max_dedup_window.as_millis()).unwrap_or(i64::MAX);
                 let index = sqlite::load_dedup_index(&conn, window_ms)
                     .map_err(|e| open_err(e.to_string()))?;
@@ -267,15 +279,22 @@ impl Store {
                 // wait here (and time out at the client) instead of piling up memory.
                 let (tx, rx) = mpsc::channel(1024);
                 let (log_tx, log_rx) = mpsc::channel(1024);
-                let sqlite_writer =
-                    sqlite::spawn_writer(path.clone(), conn, rx, health.clone(), durable.clone())?;
+                let background = Arc::new(priority::Background::new(options.indexing_nice));
+                let sqlite_writer = sqlite::spawn_writer(
+                    path.clone(),
+                    conn,
+                    rx,
+                    health.clone(),
+                    durable.clone(),
+                    background.clone(),
+                )?;
                 let start = log::Start {
                     dir,
                     next_segment: last_segment + 1,
                     next_id: max_id + 1,
                     index,
                 };
-                let log_closed = log::spawn(start, log_rx, tx.clone(), health.clone())
+                let log_closed = log::spawn(start, log_rx, tx.clone(), health.clone(), background)
                     .map_err(|e| open_err(format!("starting the ingest log: {e}")))?;
                 Ok(Store {
                     log_tx,
@@ -388,6 +407,13 @@ impl Store {
     /// in the database.
     pub fn index_lag(&self) -> i64 {
         (self.health.logged.load(Ordering::Acquire) - self.durable.get()).max(0)
+    }
+
+    /// The evaluation loop's progress: every event up to `id` is evaluated.
+    /// The journal's background threads yield the CPU while this keeps up
+    /// with the ingress ([`priority`]).
+    pub fn evaluated_to(&self, id: i64) {
+        self.health.evaluated.fetch_max(id, Ordering::Release);
     }
 
     /// Whether the last log write and the last index write succeeded (readiness).

@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 
 use super::dedup::DedupIndex;
 use super::log::{Health, LogPos, LoggedBatch};
+use super::priority::Background;
 use super::{Job, Quarantined, StoreError};
 use crate::domain::{DedupDigest, EventVerdict, now_millis};
 
@@ -76,12 +77,11 @@ pub(super) fn spawn_writer(
     mut rx: mpsc::Receiver<Job>,
     health: Arc<Health>,
     durable: Arc<super::Durable>,
+    background: Arc<Background>,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
-    let checkpointer = Checkpointer::spawn(path.clone())?;
-    let syncer = Syncer::spawn(wal_path(&path), health.clone(), durable)?;
-    std::thread::Builder::new()
-        .name("switchyard-journal".into())
-        .spawn(move || {
+    let checkpointer = Checkpointer::spawn(path.clone(), &background)?;
+    let syncer = Syncer::spawn(wal_path(&path), health.clone(), durable, &background)?;
+    background.spawn("switchyard-journal", move || {
             let mut conn = Some(conn);
             let mut closing = false;
             // Acknowledged events whose indexing failed: retried first.
@@ -169,10 +169,6 @@ pub(super) fn spawn_writer(
                 tracing::warn!(error = %e, "closing the journal failed");
             }
         })
-        .map_err(|e| StoreError::Open {
-            path: PathBuf::from("<thread>"),
-            reason: e.to_string(),
-        })
 }
 
 pub(super) fn wal_path(db: &Path) -> PathBuf {
@@ -222,53 +218,48 @@ impl Syncer {
         wal: PathBuf,
         health: Arc<Health>,
         durable: Arc<super::Durable>,
+        background: &Arc<Background>,
     ) -> Result<Syncer, StoreError> {
         let (tx, rx) = std::sync::mpsc::channel::<Committed>();
-        let thread = std::thread::Builder::new()
-            .name("switchyard-fsync".into())
-            .spawn(move || {
-                let mut unsynced = Unsynced::default();
-                loop {
-                    let first = match unsynced.since {
-                        None => match rx.recv() {
-                            Ok(g) => Some(g),
-                            Err(_) => break,
-                        },
-                        Some(t) => match rx.recv_timeout(LAZY_SYNC.saturating_sub(t.elapsed())) {
-                            Ok(g) => Some(g),
-                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                        },
-                    };
-                    // Everything committed so far rides on the next sync.
-                    let mut waiting = Vec::new();
-                    for g in first.into_iter().chain(rx.try_iter()) {
-                        // Indexed events are readable now; they are on disk in the log.
-                        durable.advance(g.max_id);
-                        unsynced.indexed = unsynced.indexed.max(g.indexed);
-                        unsynced.since.get_or_insert_with(std::time::Instant::now);
-                        for (job, answer) in g.jobs {
-                            if waits_for_sync(&job) {
-                                waiting.push((job, answer));
-                            } else {
-                                answer_ok(job, answer);
-                            }
+        let thread = background.spawn("switchyard-fsync", move || {
+            let mut unsynced = Unsynced::default();
+            loop {
+                let first = match unsynced.since {
+                    None => match rx.recv() {
+                        Ok(g) => Some(g),
+                        Err(_) => break,
+                    },
+                    Some(t) => match rx.recv_timeout(LAZY_SYNC.saturating_sub(t.elapsed())) {
+                        Ok(g) => Some(g),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    },
+                };
+                // Everything committed so far rides on the next sync.
+                let mut waiting = Vec::new();
+                for g in first.into_iter().chain(rx.try_iter()) {
+                    // Indexed events are readable now; they are on disk in the log.
+                    durable.advance(g.max_id);
+                    unsynced.indexed = unsynced.indexed.max(g.indexed);
+                    unsynced.since.get_or_insert_with(std::time::Instant::now);
+                    for (job, answer) in g.jobs {
+                        if waits_for_sync(&job) {
+                            waiting.push((job, answer));
+                        } else {
+                            answer_ok(job, answer);
                         }
                     }
-                    let due = unsynced.since.is_some_and(|t| t.elapsed() >= LAZY_SYNC);
-                    if waiting.is_empty() && !due {
-                        continue;
-                    }
-                    sync_and_answer(&wal, &health, &mut unsynced, waiting);
                 }
-                if unsynced.since.is_some() {
-                    sync_and_answer(&wal, &health, &mut unsynced, Vec::new());
+                let due = unsynced.since.is_some_and(|t| t.elapsed() >= LAZY_SYNC);
+                if waiting.is_empty() && !due {
+                    continue;
                 }
-            })
-            .map_err(|e| StoreError::Open {
-                path: PathBuf::from("<thread>"),
-                reason: e.to_string(),
-            })?;
+                sync_and_answer(&wal, &health, &mut unsynced, waiting);
+            }
+            if unsynced.since.is_some() {
+                sync_and_answer(&wal, &health, &mut unsynced, Vec::new());
+            }
+        })?;
         Ok(Syncer { tx, thread })
     }
 
@@ -381,27 +372,20 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    fn spawn(path: PathBuf) -> Result<Checkpointer, StoreError> {
+    fn spawn(path: PathBuf, background: &Arc<Background>) -> Result<Checkpointer, StoreError> {
         let conn = open(&path)?;
         let (stop, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("switchyard-checkpoint".into())
-            .spawn(move || {
-                // A periodic tick, not a synchronisation: PASSIVE never blocks the writer.
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    rx.recv_timeout(CHECKPOINT_EVERY)
-                {
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::debug!(error = %e, "checkpoint failed; will retry");
-                    }
+        let thread = background.spawn("switchyard-checkpoint", move || {
+            // A periodic tick, not a synchronisation: PASSIVE never blocks the writer.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "checkpoint failed; will retry");
                 }
-                let _ = conn.close();
-            })
-            .map_err(|e| StoreError::Open {
-                path: PathBuf::from("<thread>"),
-                reason: e.to_string(),
-            })?;
+            }
+            let _ = conn.close();
+        })?;
         Ok(Checkpointer { stop, thread })
     }
 

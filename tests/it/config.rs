@@ -332,3 +332,20 @@ fn target_secrets_can_come_from_files_and_never_print() {
         ]
     );
 }
+
+#[test]
+fn indexing_nice_defaults_to_ten_and_must_be_a_lowering() {
+    let base =
+        "listen: 127.0.0.1:1\nstore: sqlite://x.db\nsources:\n  s: { path: /s, verify: none }\n";
+    assert_eq!(parse(base, &[]).unwrap().store_options().indexing_nice, 10);
+    let with = |n: &str| format!("{base}server: {{ indexing_nice: {n} }}\n");
+    assert_eq!(parse(&with("0"), &[]).unwrap().server.indexing_nice, 0);
+    assert_eq!(parse(&with("19"), &[]).unwrap().server.indexing_nice, 19);
+    for bad in ["-5", "20"] {
+        assert_eq!(
+            parse(&with(bad), &[]).unwrap_err(),
+            ["server.indexing_nice: must be between 0 and 19 (0 = the ingress's priority)"],
+            "{bad}"
+        );
+    }
+}

@@ -152,7 +152,7 @@ async fn unfinished_events_survive_any_retention() {
         .unwrap();
     drop(c);
 
-    let store = Store::open(&config.store, config.max_dedup_window()).unwrap();
+    let store = Store::open(&config.store, &config.store_options()).unwrap();
     let mut retention = config.retention.clone();
     retention.dead_letters = Some(Span(Duration::from_secs(3600)));
     let prune = || store.prune(Policy::at(&retention, switchyard::domain::now_millis()));

@@ -100,7 +100,7 @@ pub struct Harness {
 }
 
 pub fn harness_with(env: Env) -> Harness {
-    let store = Store::open(&env.config.store, env.config.max_dedup_window()).unwrap();
+    let store = Store::open(&env.config.store, &env.config.store_options()).unwrap();
     let metrics = Metrics::new();
     let router = switchyard::ingress::router(&env.config, store.clone(), metrics.clone());
     Harness {
