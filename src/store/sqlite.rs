@@ -82,93 +82,93 @@ pub(super) fn spawn_writer(
     let checkpointer = Checkpointer::spawn(path.clone(), &background)?;
     let syncer = Syncer::spawn(wal_path(&path), health.clone(), durable, &background)?;
     background.spawn("switchyard-journal", move || {
-            let mut conn = Some(conn);
-            let mut closing = false;
-            // Acknowledged events whose indexing failed: retried first.
-            let mut retry: Vec<Job> = Vec::new();
-            let mut last_group = std::time::Instant::now();
-            loop {
-                let mut jobs = std::mem::take(&mut retry);
-                if jobs.is_empty() {
-                    match rx.blocking_recv() {
-                        Some(Job::Close) | None => break,
-                        Some(j) => jobs.push(j),
-                    }
-                } else {
-                    // Not a synchronisation: a pause before retrying a failing disk.
-                    std::thread::sleep(INDEX_RETRY);
+        let mut conn = Some(conn);
+        let mut closing = false;
+        // Acknowledged events whose indexing failed: retried first.
+        let mut retry: Vec<Job> = Vec::new();
+        let mut last_group = std::time::Instant::now();
+        loop {
+            let mut jobs = std::mem::take(&mut retry);
+            if jobs.is_empty() {
+                match rx.blocking_recv() {
+                    Some(Job::Close) | None => break,
+                    Some(j) => jobs.push(j),
                 }
-                let mut events: usize = jobs.iter().map(job_size).sum();
-                while events < MAX_EVENTS_PER_COMMIT {
-                    match rx.try_recv() {
-                        Ok(Job::Close) => {
-                            closing = true;
-                            break;
-                        }
-                        Ok(j) => {
-                            events += job_size(&j);
-                            jobs.push(j);
-                        }
-                        Err(mpsc::error::TryRecvError::Disconnected) => {
-                            // Every handle is gone: finish what is in hand.
-                            closing = true;
-                            break;
-                        }
-                        Err(mpsc::error::TryRecvError::Empty) => break,
+            } else {
+                // Not a synchronisation: a pause before retrying a failing disk.
+                std::thread::sleep(INDEX_RETRY);
+            }
+            let mut events: usize = jobs.iter().map(job_size).sum();
+            while events < MAX_EVENTS_PER_COMMIT {
+                match rx.try_recv() {
+                    Ok(Job::Close) => {
+                        closing = true;
+                        break;
                     }
-                }
-                let result = match conn.as_mut() {
-                    Some(c) => write(c, &jobs),
-                    None => open(&path)
-                        .map(|c| conn.insert(c))
-                        .and_then(|c| write(c, &jobs)),
-                };
-                // Events per second since the previous group started.
-                let since = std::mem::replace(&mut last_group, std::time::Instant::now()).elapsed();
-                let heavy = events as u128 * 1_000_000 >= LINGER_FROM_PER_SEC * since.as_micros();
-                let linger = heavy && jobs.iter().all(|j| matches!(j, Job::Index(..)));
-                match result {
-                    Ok((answers, max_id, indexed)) => {
-                        // Answered by the syncer once the WAL is on disk.
-                        syncer.hand_over(Committed {
-                            jobs: jobs.into_iter().zip(answers).collect(),
-                            max_id,
-                            indexed,
-                        });
-                        if linger && !closing {
-                            // A batching interval, not a synchronisation; a
-                            // delivery or quarantine job unparks the writer
-                            // at once (`Store::ask`).
-                            std::thread::park_timeout(INDEX_LINGER);
-                        }
+                    Ok(j) => {
+                        events += job_size(&j);
+                        jobs.push(j);
                     }
-                    Err(e) => {
-                        health.index_ok.store(false, Ordering::Release);
-                        tracing::error!(error = %e, jobs = jobs.len(), "journal write failed; batch rolled back");
-                        // Reopen on the next job: a connection that saw an I/O
-                        // error may hold state that no longer matches the disk.
-                        conn = None;
-                        for job in jobs {
-                            match job {
-                                Job::Index(..) if !closing => retry.push(job),
-                                job => answer_err(job, e.clone()),
-                            }
-                        }
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        // Every handle is gone: finish what is in hand.
+                        closing = true;
+                        break;
                     }
-                }
-                if closing {
-                    break;
+                    Err(mpsc::error::TryRecvError::Empty) => break,
                 }
             }
-            syncer.finish();
-            checkpointer.stop();
-            // Closing the last connection checkpoints the WAL into the database.
-            if let Some(c) = conn.take()
-                && let Err((_, e)) = c.close()
-            {
-                tracing::warn!(error = %e, "closing the journal failed");
+            let result = match conn.as_mut() {
+                Some(c) => write(c, &jobs),
+                None => open(&path)
+                    .map(|c| conn.insert(c))
+                    .and_then(|c| write(c, &jobs)),
+            };
+            // Events per second since the previous group started.
+            let since = std::mem::replace(&mut last_group, std::time::Instant::now()).elapsed();
+            let heavy = events as u128 * 1_000_000 >= LINGER_FROM_PER_SEC * since.as_micros();
+            let linger = heavy && jobs.iter().all(|j| matches!(j, Job::Index(..)));
+            match result {
+                Ok((answers, max_id, indexed)) => {
+                    // Answered by the syncer once the WAL is on disk.
+                    syncer.hand_over(Committed {
+                        jobs: jobs.into_iter().zip(answers).collect(),
+                        max_id,
+                        indexed,
+                    });
+                    if linger && !closing {
+                        // A batching interval, not a synchronisation; a
+                        // delivery or quarantine job unparks the writer
+                        // at once (`Store::ask`).
+                        std::thread::park_timeout(INDEX_LINGER);
+                    }
+                }
+                Err(e) => {
+                    health.index_ok.store(false, Ordering::Release);
+                    tracing::error!(error = %e, jobs = jobs.len(), "journal write failed; batch rolled back");
+                    // Reopen on the next job: a connection that saw an I/O
+                    // error may hold state that no longer matches the disk.
+                    conn = None;
+                    for job in jobs {
+                        match job {
+                            Job::Index(..) if !closing => retry.push(job),
+                            job => answer_err(job, e.clone()),
+                        }
+                    }
+                }
             }
-        })
+            if closing {
+                break;
+            }
+        }
+        syncer.finish();
+        checkpointer.stop();
+        // Closing the last connection checkpoints the WAL into the database.
+        if let Some(c) = conn.take()
+            && let Err((_, e)) = c.close()
+        {
+            tracing::warn!(error = %e, "closing the journal failed");
+        }
+    })
 }
 
 pub(super) fn wal_path(db: &Path) -> PathBuf {
