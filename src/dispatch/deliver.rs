@@ -155,10 +155,13 @@ pub async fn run(
                 .insert(leased.clone());
             let sending = sending.clone();
             let metrics = metrics.clone();
+            let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 let _permit = permit;
                 let target = action.target.clone();
-                if let Some(result) = deliver(&store, &connectors, &lanes, &metrics, action).await {
+                if let Some(result) =
+                    deliver(&store, &connectors, &lanes, &metrics, action, shutdown).await
+                {
                     metrics.delivery_attempt(&target, result);
                 }
                 sending
@@ -187,24 +190,20 @@ pub async fn run(
             .drain()
             .collect();
         for (id, attempt) in left {
-            if let Err(e) = store
-                .complete(Completion::deferred(id.clone(), attempt, 0))
-                .await
-            {
-                tracing::warn!(action = %id, error = %e, "could not release a lease at shutdown; it is reclaimed at the next start");
-            }
+            release(&store, id, attempt).await;
         }
     }
 }
 
 /// One attempt; returns how it was settled, or `None` when it was not
-/// attempted (the target's breaker is open).
+/// attempted (the target's breaker is open, or shutdown came first).
 async fn deliver(
     store: &Store,
     connectors: &Connectors,
     lanes: &Lanes,
     metrics: &crate::telemetry::Metrics,
     action: Claimed,
+    mut shutdown: Shutdown,
 ) -> Option<&'static str> {
     let Some(target) = connectors.target(&action.target).cloned() else {
         let outcome = connectors.send(&action).await; // Held: unknown target
@@ -243,12 +242,13 @@ async fn deliver(
             })
         })
         .clone();
-    let _slot = lane
-        .slots
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("never closed");
+    // Until the request goes out, a shutdown releases the action rather than
+    // wait for a slot or the rate limit: only sends on the wire are drained,
+    // and a restart must not take a backlog's pace to finish.
+    let _slot = tokio::select! {
+        slot = lane.slots.clone().acquire_owned() => slot.expect("never closed"),
+        _ = shutdown.wait() => return release(store, action.id, action.attempt).await,
+    };
     // Checked with the slot held, so sends queued behind a failing one see the trip.
     let paused = lane
         .breaker
@@ -265,7 +265,10 @@ async fn deliver(
     }
     let wait = lane.bucket.lock().unwrap_or_else(|p| p.into_inner()).take();
     if !wait.is_zero() {
-        tokio::time::sleep(wait).await; // the rate limit, not a synchronisation
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {} // the rate limit, not a synchronisation
+            _ = shutdown.wait() => return release(store, action.id, action.attempt).await,
+        }
     }
     let started_ms = now_millis();
     let started = Instant::now();
@@ -304,6 +307,17 @@ async fn deliver(
         )
         .await,
     )
+}
+
+/// Gives a leased action back unattempted, due at once: the next start
+/// sends it first.
+async fn release(store: &Store, id: String, attempt: i64) -> Option<&'static str> {
+    let c = Completion::deferred(id, attempt, 0);
+    let id = c.id.clone();
+    if let Err(e) = store.complete(c).await {
+        tracing::warn!(action = %id, error = %e, "could not release a lease at shutdown; it is reclaimed at the next start");
+    }
+    None
 }
 
 async fn settle(

@@ -538,3 +538,36 @@ async fn stopping_with_a_send_hung_releases_its_lease() {
         "released for the next start, the interrupted attempt not counted"
     );
 }
+
+/// A stop drains sends on the wire, not a backlog queued behind the rate
+/// limit: those are released unattempted and go out at the next start.
+#[tokio::test]
+async fn stopping_does_not_wait_for_sends_queued_behind_the_rate_limit() {
+    let slack = fake_slack(vec![]).await;
+    let (d, mut config) = project(&slack.url);
+    // Long enough to send the whole backlog at 1/s if the stop waited for it.
+    config.server.shutdown_timeout = switchyard::config::Span(Duration::from_secs(30));
+    config.targets.get_mut("support").unwrap().delivery.rate = switchyard::config::RateConfig {
+        per_second: 1.0,
+        burst: 1,
+    };
+    let db = d.path().join("journal.db");
+    let running = switchyard::app::start(config).await.unwrap();
+    let batch: Vec<String> = (0..6)
+        .map(|i| format!(r#"{{"type":"t","label":"m{i}"}}"#))
+        .collect();
+    post(running.addr, &format!("[{}]", batch.join(","))).await;
+    crate::support::wait_until("the first send", || slack.received.lock().unwrap().len() == 1)
+        .await;
+    running.stop().await;
+    let sent = slack.received.lock().unwrap().len();
+    let states = rows(
+        &db,
+        "SELECT state || ' ' || attempts FROM actions ORDER BY state",
+    );
+    let delivered = states.iter().filter(|s| *s == "delivered 1").count();
+    let released = states.iter().filter(|s| *s == "pending 0").count();
+    assert_eq!(delivered, sent, "{states:?}");
+    assert_eq!(delivered + released, 6, "{states:?}");
+    assert!(sent < 6, "the stop waited for the whole backlog: {states:?}");
+}
