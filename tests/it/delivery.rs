@@ -557,8 +557,10 @@ async fn stopping_does_not_wait_for_sends_queued_behind_the_rate_limit() {
         .map(|i| format!(r#"{{"type":"t","label":"m{i}"}}"#))
         .collect();
     post(running.addr, &format!("[{}]", batch.join(","))).await;
-    crate::support::wait_until("the first send", || slack.received.lock().unwrap().len() == 1)
-        .await;
+    crate::support::wait_until("the first send", || {
+        slack.received.lock().unwrap().len() == 1
+    })
+    .await;
     running.stop().await;
     let sent = slack.received.lock().unwrap().len();
     let states = rows(
@@ -569,5 +571,8 @@ async fn stopping_does_not_wait_for_sends_queued_behind_the_rate_limit() {
     let released = states.iter().filter(|s| *s == "pending 0").count();
     assert_eq!(delivered, sent, "{states:?}");
     assert_eq!(delivered + released, 6, "{states:?}");
-    assert!(sent < 6, "the stop waited for the whole backlog: {states:?}");
+    assert!(
+        sent < 6,
+        "the stop waited for the whole backlog: {states:?}"
+    );
 }
