@@ -16,6 +16,14 @@ async fn post(addr: std::net::SocketAddr, body: &str) {
     crate::support::post_to(addr, "/h", body).await;
 }
 
+/// Posts one batch of `n` `t` events labelled `m0`, `m1`, ...
+async fn post_labelled(addr: std::net::SocketAddr, n: usize) {
+    let batch: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"type":"t","label":"m{i}"}}"#))
+        .collect();
+    post(addr, &format!("[{}]", batch.join(","))).await;
+}
+
 /// A recording fake Slack incoming webhook. Answers from `script` first,
 /// then `200 ok`.
 pub(crate) struct FakeSlack {
@@ -383,10 +391,7 @@ async fn a_failing_target_trips_its_breaker_instead_of_burning_every_attempt() {
         .concurrency = 1;
     let db = d.path().join("journal.db");
     let running = switchyard::app::start(config).await.unwrap();
-    let batch: Vec<String> = (0..10)
-        .map(|i| format!(r#"{{"type":"t","label":"m{i}"}}"#))
-        .collect();
-    post(running.addr, &format!("[{}]", batch.join(","))).await;
+    post_labelled(running.addr, 10).await;
     let started = Instant::now();
     loop {
         let attempts = rows(&db, "SELECT action_id FROM action_attempts").len();
@@ -553,10 +558,7 @@ async fn stopping_does_not_wait_for_sends_queued_behind_the_rate_limit() {
     };
     let db = d.path().join("journal.db");
     let running = switchyard::app::start(config).await.unwrap();
-    let batch: Vec<String> = (0..6)
-        .map(|i| format!(r#"{{"type":"t","label":"m{i}"}}"#))
-        .collect();
-    post(running.addr, &format!("[{}]", batch.join(","))).await;
+    post_labelled(running.addr, 6).await;
     crate::support::wait_until("the first send", || {
         slack.received.lock().unwrap().len() == 1
     })
