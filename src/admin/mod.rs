@@ -80,6 +80,9 @@ async fn readyz(State(st): State<AdminState>) -> impl IntoResponse {
 
 async fn metrics_text(State(st): State<AdminState>) -> impl IntoResponse {
     st.metrics.index_lag.set(st.store.index_lag());
+    st.metrics
+        .indexing_lowered
+        .set(i64::from(st.store.indexing_lowered()));
     read_backlog(&st).await;
     (
         [(

@@ -220,6 +220,8 @@ pub struct Store {
     durable: Arc<Durable>,
     planned: Arc<tokio::sync::Notify>,
     health: Arc<log::Health>,
+    /// The background threads' priority ([`priority`]).
+    background: Arc<priority::Background>,
     /// Resolves when the log thread has written its last group.
     log_closed: Arc<std::sync::Mutex<Option<oneshot::Receiver<()>>>>,
     writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
@@ -294,8 +296,14 @@ impl Store {
                     next_id: max_id + 1,
                     index,
                 };
-                let log_closed = log::spawn(start, log_rx, tx.clone(), health.clone(), background)
-                    .map_err(|e| open_err(format!("starting the ingest log: {e}")))?;
+                let log_closed = log::spawn(
+                    start,
+                    log_rx,
+                    tx.clone(),
+                    health.clone(),
+                    background.clone(),
+                )
+                .map_err(|e| open_err(format!("starting the ingest log: {e}")))?;
                 Ok(Store {
                     log_tx,
                     tx,
@@ -303,6 +311,7 @@ impl Store {
                     durable,
                     planned: Arc::new(tokio::sync::Notify::new()),
                     health,
+                    background,
                     log_closed: Arc::new(std::sync::Mutex::new(Some(log_closed))),
                     writer_thread: sqlite_writer.thread().clone(),
                     writer: Arc::new(std::sync::Mutex::new(Some(sqlite_writer))),
@@ -414,6 +423,12 @@ impl Store {
     /// with the ingress ([`priority`]).
     pub fn evaluated_to(&self, id: i64) {
         self.health.evaluated.fetch_max(id, Ordering::Release);
+    }
+
+    /// Whether the journal's background threads run below the ingress's
+    /// priority now (they keep up; see [`priority`]).
+    pub fn indexing_lowered(&self) -> bool {
+        self.background.is_lowered()
     }
 
     /// Whether the last log write and the last index write succeeded (readiness).

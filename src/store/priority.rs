@@ -128,6 +128,11 @@ impl Background {
         }
     }
 
+    /// Whether the background threads run lowered now.
+    pub(super) fn is_lowered(&self) -> bool {
+        self.lowered.load(Ordering::Relaxed)
+    }
+
     /// The nice value the background threads should have now.
     fn nice(&self) -> i32 {
         if self.lowered.load(Ordering::Relaxed) {

@@ -111,6 +111,10 @@ pub struct Metrics {
     /// `switchyard_journal_index_lag_events`: events acknowledged (durable in
     /// the ingest log) but not yet indexed in the database; set at scrape time.
     pub index_lag: Gauge,
+    /// `switchyard_journal_indexing_lowered`: 1 while the journal's background
+    /// threads run below the ingress's priority (they keep up), 0 while they
+    /// catch up at its priority or lowering is off; set at scrape time.
+    pub indexing_lowered: Gauge,
     /// `switchyard_http_connections{listener}`: open connections per listener.
     pub connections: Family<ListenerLabel, Gauge>,
     /// `switchyard_ingress_in_flight{source}`: requests being read, verified or journaled.
@@ -171,6 +175,12 @@ impl Metrics {
             "journal_index_lag_events",
             "Events durable in the ingest log but not yet indexed in the database",
             index_lag.clone(),
+        );
+        let indexing_lowered = Gauge::default();
+        registry.register(
+            "journal_indexing_lowered",
+            "1 while the journal's indexing threads run below the ingress's priority",
+            indexing_lowered.clone(),
         );
         let connections = Family::<ListenerLabel, Gauge>::default();
         let in_flight = Family::<SourceLabel, Gauge>::default();
@@ -270,6 +280,7 @@ impl Metrics {
             events,
             commit_seconds,
             index_lag,
+            indexing_lowered,
         })
     }
 

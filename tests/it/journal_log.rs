@@ -187,6 +187,7 @@ async fn indexing_threads_yield_while_they_keep_up_and_return_when_evaluation_fa
         !log.is_empty() && log.iter().all(|&n| n == base),
         "{log:?}, base {base}"
     );
+    assert_eq!(h.store.indexing_lowered(), lowered != base);
     // 20 000 unevaluated events: past the point where routing is late.
     for i in 0..4 {
         let a = h.post_signed(&batch(5000, &format!("late{i}-"), 60)).await;
@@ -206,5 +207,6 @@ async fn indexing_threads_yield_while_they_keep_up_and_return_when_evaluation_fa
         );
         assert!(found.contains(&base), "{name}: {found:?}, base {base}");
     }
+    assert!(!h.store.indexing_lowered());
     h.store.close().await;
 }

@@ -64,6 +64,11 @@ async fn signed_request_over_tcp_is_journaled_and_counted_in_metrics() {
         metrics.contains("switchyard_journal_index_lag_events 0\n"),
         "{metrics}"
     );
+    let lowered = format!(
+        "switchyard_journal_indexing_lowered {}\n",
+        u8::from(running.store.indexing_lowered())
+    );
+    assert!(metrics.contains(&lowered), "{metrics}");
     assert_eq!(env.events(), 50);
     // Every event is evaluated and counted once, by type and outcome.
     support::wait_for_async(|| async {
