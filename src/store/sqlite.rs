@@ -365,7 +365,10 @@ pub(super) fn load_dedup_index(
 }
 
 /// Checkpoints the WAL into the database from its own connection, so the
-/// writer never pays for a checkpoint inside a commit.
+/// writer seldom pays for a checkpoint inside a commit. Under sustained
+/// load the WAL still reaches SQLite's 1 000-page auto-checkpoint between
+/// these ticks and the writer checkpoints too; raising that limit only let
+/// the WAL grow, with no gain in requests/s (BENCHMARKS.md, seventh look).
 struct Checkpointer {
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
