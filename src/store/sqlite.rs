@@ -475,11 +475,34 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Why the database at `path` cannot be written, when the cause is its
+/// directory rather than the database: SQLite's own message for both is
+/// "unable to open database file". Empty when neither applies.
+fn why_unwritable(path: &Path) -> &'static str {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // The directory may not exist yet: its nearest existing ancestor decides.
+    let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
+        return "";
+    };
+    if rustix::fs::statvfs(existing)
+        .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
+    {
+        " (the filesystem holding it is mounted read-only)"
+    } else if rustix::fs::access(existing, rustix::fs::Access::WRITE_OK).is_err() {
+        " (its directory is not writable by this user)"
+    } else {
+        ""
+    }
+}
+
 /// Opens the database, applying pragmas and the schema.
 pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     let err = |e: &dyn std::fmt::Display| StoreError::Open {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason: format!("{e}{}", why_unwritable(path)),
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(&e))?;

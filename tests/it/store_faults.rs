@@ -1,6 +1,15 @@
 //! The journal on a real filesystem that fills up: the ingress answers 503
 //! (never 200), writes no half batch, and recovers without a restart when
-//! space comes back. Needs root to mount a small tmpfs (CI runs as root).
+//! space comes back. And on one that is read-only when the router starts:
+//! the start fails and says why. Needs root to mount a small tmpfs (CI runs
+//! as root).
+//!
+//! A filesystem that turns read-only under the running router cannot be
+//! staged here: the kernel refuses to remount a tmpfs or a bind mount
+//! read-only while the journal's files are open for writing, this kernel
+//! has no device-mapper to fail a disk, and `blockdev --setro` under a
+//! mounted ext4 only warns. The full disk is the failing store these tests
+//! run against.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,6 +50,23 @@ impl SmallDisk {
         while f.write_all(&[0]).is_ok() {}
         let _ = f.sync_all();
         p
+    }
+}
+
+impl SmallDisk {
+    /// Remounts the filesystem read-only or read-write. The kernel refuses
+    /// a read-only remount while any file on it is open for writing.
+    fn remount(&self, mode: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.mnt)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "remount {mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -129,4 +155,41 @@ async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
         2 + 400 * (acknowledged + 1),
         "every acknowledged event is in the journal"
     );
+}
+
+#[tokio::test]
+async fn read_only_filesystem_stops_the_start_with_the_reason_and_loses_nothing() {
+    let disk = SmallDisk::mount("40m");
+    let mut env = support::env();
+    let db = disk.mnt.join("journal.db");
+    env.config.store = switchyard::config::StoreUrl::Sqlite(db.clone());
+    let running = switchyard::app::start(env.config.clone()).await.unwrap();
+    let url = format!("http://{}{PATH}", running.addr);
+    let body = batch(3, "kept", 10);
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("x-signature", sign_hex(KEY, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    running.stop().await;
+
+    disk.remount("ro");
+    let err = match switchyard::app::start(env.config.clone()).await {
+        Ok(_) => panic!("a read-only data directory must stop the start"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains(&format!("cannot open the store at {}", db.display()))
+            && err.contains("(the filesystem holding it is mounted read-only)"),
+        "{err}"
+    );
+
+    disk.remount("rw");
+    assert_eq!(db_events(&db), 3, "the events from before are all there");
+    let running = switchyard::app::start(env.config.clone()).await.unwrap();
+    running.stop().await;
+    assert_eq!(db_events(&db), 3);
 }
