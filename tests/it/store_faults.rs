@@ -28,15 +28,10 @@ impl SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let mnt = dir.path().join("disk");
         std::fs::create_dir(&mnt).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&mnt)
-            .output()
-            .expect("running mount");
-        assert!(
-            out.status.success(),
-            "this test mounts a tmpfs and must run as root: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_mount(
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"],
+            &mnt,
+            "this test mounts a tmpfs and must run as root",
         );
         SmallDisk { mnt, _dir: dir }
     }
@@ -51,23 +46,30 @@ impl SmallDisk {
         let _ = f.sync_all();
         p
     }
-}
 
-impl SmallDisk {
     /// Remounts the filesystem read-only or read-write. The kernel refuses
     /// a read-only remount while any file on it is open for writing.
     fn remount(&self, mode: &str) {
-        let out = Command::new("mount")
-            .args(["-o", &format!("remount,{mode}")])
-            .arg(&self.mnt)
-            .output()
-            .expect("running mount");
-        assert!(
-            out.status.success(),
-            "remount {mode}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_mount(
+            &["-o", &format!("remount,{mode}")],
+            &self.mnt,
+            &format!("remount {mode}"),
         );
     }
+}
+
+/// Runs `mount ARGS MNT`, failing the test with `what` and mount's stderr.
+fn run_mount(args: &[&str], mnt: &Path, what: &str) {
+    let out = Command::new("mount")
+        .args(args)
+        .arg(mnt)
+        .output()
+        .expect("running mount");
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Drop for SmallDisk {
@@ -80,13 +82,19 @@ fn db_events(db: &Path) -> i64 {
     support::count(db, "SELECT count(*) FROM events")
 }
 
-#[tokio::test]
-async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
-    // Room for the log's preallocated segment and a small database.
+/// A 40 MB tmpfs (room for the log's preallocated segment and a small
+/// database), a test environment whose journal is on it, and its path.
+fn journal_on_small_disk() -> (SmallDisk, support::Env, PathBuf) {
     let disk = SmallDisk::mount("40m");
     let mut env = support::env();
     let db = disk.mnt.join("journal.db");
     env.config.store = switchyard::config::StoreUrl::Sqlite(db.clone());
+    (disk, env, db)
+}
+
+#[tokio::test]
+async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
+    let (disk, env, db) = journal_on_small_disk();
     let running = switchyard::app::start(env.config.clone()).await.unwrap();
     let client = reqwest::Client::new();
     let url = format!("http://{}{PATH}", running.addr);
@@ -159,10 +167,7 @@ async fn full_disk_is_503_with_no_half_batch_and_recovers_without_restart() {
 
 #[tokio::test]
 async fn read_only_filesystem_stops_the_start_with_the_reason_and_loses_nothing() {
-    let disk = SmallDisk::mount("40m");
-    let mut env = support::env();
-    let db = disk.mnt.join("journal.db");
-    env.config.store = switchyard::config::StoreUrl::Sqlite(db.clone());
+    let (disk, env, db) = journal_on_small_disk();
     let running = switchyard::app::start(env.config.clone()).await.unwrap();
     let url = format!("http://{}{PATH}", running.addr);
     let body = batch(3, "kept", 10);
