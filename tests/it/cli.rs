@@ -359,3 +359,44 @@ fn route_stored_reads_a_journaled_event() {
     assert_eq!(code, 1);
     assert!(err.contains("no stored event with id 99"), "{err}");
 }
+
+#[test]
+fn serve_as_a_user_who_cannot_write_the_data_directory_exits_1_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("rules")).unwrap();
+    std::fs::create_dir_all(p.join("data")).unwrap();
+    std::fs::write(
+        p.join("config.yaml"),
+        "listen: 127.0.0.1:0\nstore: sqlite://data/journal.db\nadmin: { listen: null }\nsources:\n  screenmeet: { path: /h, verify: screenmeet, keys: [ { label: current, secret: \"${SY_KEY}\" } ] }\n",
+    )
+    .unwrap();
+    // Readable by everyone, writable by root only (a temp dir starts 0700).
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // CI runs as root, which may write anywhere: serve as `nobody`.
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("--config")
+        .arg(p.join("config.yaml"))
+        .arg("serve")
+        .env("SY_KEY", KEY)
+        .output()
+        .expect("running setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let db = p.join("data/journal.db");
+    assert!(
+        stderr.contains(&format!(
+            "error: opening the journal: cannot open the store at {}: unable to open database file",
+            db.display()
+        )) && stderr.contains(" (its directory is not writable by this user)\n"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(p.join("data")).unwrap().count(),
+        0,
+        "nothing was written"
+    );
+}
