@@ -400,3 +400,95 @@ fn serve_as_a_user_who_cannot_write_the_data_directory_exits_1_with_the_reason()
         "nothing was written"
     );
 }
+
+#[test]
+fn info_logs_name_the_key_label_but_never_a_secret_a_signature_or_a_body() {
+    use std::io::{BufRead as _, BufReader};
+    let env = support::env();
+    let dir = env.dir.path();
+    let port = free_port();
+    let cfg = dir.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!("listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\nsources:\n  screenmeet:\n    path: /hooks/screenmeet\n    verify: screenmeet\n    keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ]\n"),
+    )
+    .unwrap();
+    let good =
+        br#"[{"type":"session.closed","note":"body-marker-good"},{"note":"body-marker-rejected"}]"#;
+    let malformed = b"[{\"type\": body-marker-quarantined";
+    std::fs::write(dir.join("good.json"), good).unwrap();
+    std::fs::write(dir.join("malformed.json"), malformed).unwrap();
+
+    let mut child = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--log-level", "info", "serve"])
+        .env("SY_KEY", KEY)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (listening, ready) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.contains("switchyard is listening") {
+                let _ = listening.send(());
+            }
+            all.push(line);
+        }
+        all.join("\n")
+    });
+    ready.recv().expect("the server starts");
+
+    let url = format!("http://127.0.0.1:{port}/hooks/screenmeet");
+    let send_with = |key: &str, file: &str| {
+        bin()
+            .args(["send", "--key-env", "SY_SEND", "--url", &url])
+            .arg(dir.join(file))
+            .env("SY_SEND", key)
+            .output()
+            .unwrap()
+    };
+    let ok = send_with(KEY, "good.json");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("\"accepted\":1"),
+        "{ok:?}"
+    );
+    let refused = send_with("not-the-key", "good.json");
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("bad_signature"));
+    let quarantined = send_with(KEY, "malformed.json");
+    assert!(String::from_utf8_lossy(&quarantined.stdout).contains("invalid_json"));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let logs = reader.join().unwrap();
+
+    // Plain text when stderr is not a terminal (journald, files, pipes).
+    assert!(
+        !logs.contains('\x1b'),
+        "colour codes in piped logs:\n{logs}"
+    );
+    // What an operator needs is there: which key matched, and the refusals.
+    assert!(
+        logs.contains("journaled a batch") && logs.contains("key=\"current\""),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("bad_signature") && logs.contains("invalid_json"),
+        "{logs}"
+    );
+    // What must never be logged is not.
+    for secret in [
+        KEY.to_owned(),
+        support::sign_hex(KEY, good),
+        support::sign_hex("not-the-key", good),
+        support::sign_hex(KEY, malformed),
+        "body-marker".to_owned(),
+    ] {
+        assert!(!logs.contains(&secret), "the logs hold {secret:?}:\n{logs}");
+    }
+}
