@@ -9,11 +9,13 @@
 //! `events` together with everything else the journal records (evaluations,
 //! deliveries), in its own group commits, off the request path. SQLite is
 //! the embedded default. The threads behind it yield the CPU to the
-//! ingress while they keep up (`priority`).
+//! ingress while they keep up (`priority`). One router at a time may open
+//! a store for writing (`lock`).
 
 mod dedup;
 pub mod delivery;
 pub mod inspect;
+mod lock;
 mod log;
 pub mod outbox;
 mod priority;
@@ -242,6 +244,8 @@ impl Store {
                     path: path.clone(),
                     reason,
                 };
+                // Before anything is read or written: one router per store.
+                let lock = lock::acquire(path)?;
                 let mut conn = sqlite::open(path)?;
                 let dir = log::dir_for(path);
                 let from = sqlite::log_position(&conn).map_err(|e| open_err(e.to_string()))?;
@@ -284,6 +288,7 @@ impl Store {
                 let background = Arc::new(priority::Background::new(options.indexing_nice));
                 let sqlite_writer = sqlite::spawn_writer(
                     path.clone(),
+                    lock,
                     conn,
                     rx,
                     health.clone(),

@@ -71,8 +71,11 @@ const LINGER_FROM_PER_SEC: u128 = 2_000;
 /// How long acknowledged events whose indexing failed wait before a retry.
 const INDEX_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Starts the SQLite writer. It ends last of the store's threads, so it
+/// holds the store's `lock` until it ends.
 pub(super) fn spawn_writer(
     path: PathBuf,
+    lock: super::lock::StoreLock,
     conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     health: Arc<Health>,
@@ -82,6 +85,7 @@ pub(super) fn spawn_writer(
     let checkpointer = Checkpointer::spawn(path.clone(), &background)?;
     let syncer = Syncer::spawn(wal_path(&path), health.clone(), durable, &background)?;
     background.spawn("switchyard-journal", move || {
+        let _lock = lock;
         let mut conn = Some(conn);
         let mut closing = false;
         // Acknowledged events whose indexing failed: retried first.
@@ -478,7 +482,7 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
 /// Why the database at `path` cannot be written, when the cause is its
 /// directory rather than the database: SQLite's own message for both is
 /// "unable to open database file". Empty when neither applies.
-fn why_unwritable(path: &Path) -> &'static str {
+pub(super) fn why_unwritable(path: &Path) -> &'static str {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -389,9 +389,9 @@ fn serve_as_a_user_who_cannot_write_the_data_directory_exits_1_with_the_reason()
     let db = p.join("data/journal.db");
     assert!(
         stderr.contains(&format!(
-            "error: opening the journal: cannot open the store at {}: unable to open database file",
-            db.display()
-        )) && stderr.contains(" (its directory is not writable by this user)\n"),
+            "error: opening the journal: cannot open the store at {db}: {db}.lock: Permission denied (os error 13) (its directory is not writable by this user)\n",
+            db = db.display()
+        )),
         "{stderr}"
     );
     assert_eq!(
@@ -491,4 +491,63 @@ fn info_logs_name_the_key_label_but_never_a_secret_a_signature_or_a_body() {
     ] {
         assert!(!logs.contains(&secret), "the logs hold {secret:?}:\n{logs}");
     }
+}
+
+#[test]
+fn a_second_router_on_the_same_store_is_refused_and_the_first_keeps_serving() {
+    let env = support::env();
+    let (mut first, _) = serve(&env);
+    let dir = env.dir.path();
+    let (code, out) = send(&env, "examples/events/session-closed.json");
+    assert_eq!(code, 0, "{out}");
+    let segments = || {
+        let mut names: Vec<_> = std::fs::read_dir(dir.join("journal.db-log"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = segments();
+
+    // Another listener, the same store: refused before it touches the journal.
+    let other = dir.join("other.yaml");
+    let text = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
+    let (listen, rest) = text.split_once('\n').unwrap();
+    assert!(listen.starts_with("listen: 127.0.0.1:"), "{listen}");
+    std::fs::write(&other, format!("listen: 127.0.0.1:{}\n{rest}", free_port())).unwrap();
+    let second = bin()
+        .arg("--config")
+        .arg(&other)
+        .arg("serve")
+        .env("SY_KEY", KEY)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot open the store at {}: another switchyard is running on this store (pid {}); stop it first, or give this one a store of its own",
+            dir.join("journal.db").display(),
+            first.id()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(segments(), before, "the refused router wrote nothing");
+
+    let (code, out) = send(&env, "examples/events/batch-50.json");
+    assert_eq!(code, 0, "the first keeps serving: {out}");
+    Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        support::count(&dir.join("journal.db"), "SELECT count(*) FROM events"),
+        51
+    );
+    // Stopped, the store is free for the next router.
+    let mut next = support::serve_binary(&other, &[("SY_KEY", KEY)]);
+    next.kill().unwrap();
+    next.wait().unwrap();
 }
