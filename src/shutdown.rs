@@ -30,10 +30,13 @@ impl Shutdown {
     }
 }
 
-/// Fires `trigger` on SIGTERM or Ctrl-C.
+/// Fires `trigger` on SIGTERM or Ctrl-C. A second signal while the stop
+/// is under way ends the process at once (exit 130 after Ctrl-C, 143 after
+/// SIGTERM): every acknowledged event is already durable in the ingest log
+/// and is indexed at the next start; unanswered requests are retried by
+/// their senders, and sends cut off are sent again once their lease lapses.
 pub fn on_signals(trigger: Trigger) {
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
             let mut term =
@@ -41,20 +44,32 @@ pub fn on_signals(trigger: Trigger) {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot listen for SIGTERM");
-                        let _ = ctrl_c.await;
+                        let _ = tokio::signal::ctrl_c().await;
                         trigger.fire();
                         return;
                     }
                 };
-            tokio::select! {
-                _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            let mut stopping = false;
+            loop {
+                let (name, code) = tokio::select! {
+                    _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
+                    _ = term.recv() => ("SIGTERM", 143),
+                };
+                if stopping {
+                    tracing::warn!(
+                        "{name} again: exiting now; acknowledged events are in the ingest log and are indexed at the next start"
+                    );
+                    std::process::exit(code);
+                }
+                tracing::info!("{name}: shutting down (again to exit at once)");
+                stopping = true;
+                trigger.fire();
             }
         }
         #[cfg(not(unix))]
         {
-            let _ = ctrl_c.await;
+            let _ = tokio::signal::ctrl_c().await;
+            trigger.fire();
         }
-        trigger.fire();
     });
 }

@@ -551,3 +551,94 @@ fn a_second_router_on_the_same_store_is_refused_and_the_first_keeps_serving() {
     next.kill().unwrap();
     next.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::time::Duration;
+    let env = support::env();
+    let dir = env.dir.path();
+    let (port, admin) = (free_port(), free_port());
+    let cfg = dir.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!("listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\nadmin: {{ listen: 127.0.0.1:{admin} }}\nserver: {{ body_read_timeout: 120s, shutdown_timeout: 120s }}\nsources:\n  screenmeet:\n    path: /hooks/screenmeet\n    verify: screenmeet\n    keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ]\n"),
+    )
+    .unwrap();
+    let mut child = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("serve")
+        .env("SY_KEY", KEY)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (line_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let _ = line_tx.send(line.unwrap());
+        }
+    });
+    let wait_for = |what: &str| loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no log line with {what:?}"));
+        if line.contains(what) {
+            break;
+        }
+    };
+    wait_for("switchyard is listening");
+    let (code, out) = send(&env, "examples/events/session-closed.json");
+    assert_eq!(code, 0, "{out}");
+
+    // A request stalled mid-body holds a graceful stop for up to 120 s.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stalled,
+        "POST /hooks/screenmeet HTTP/1.1\r\nhost: x\r\nx-signature: {}\r\ncontent-length: 1000\r\n\r\n[{{\"type\"",
+        "0".repeat(64)
+    )
+    .unwrap();
+    let metrics = format!("http://127.0.0.1:{admin}/metrics");
+    support::wait_for_async(|| async {
+        let text = match reqwest::get(&metrics).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => e.to_string(),
+        };
+        if text.contains("switchyard_ingress_in_flight{source=\"screenmeet\"} 1") {
+            Ok(())
+        } else {
+            Err(format!("the stalled request is not in flight:\n{text}"))
+        }
+    })
+    .await;
+    let term = || {
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    term();
+    wait_for("SIGTERM: shutting down");
+    term();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "the second SIGTERM ends it at once"
+    );
+    drop(stalled);
+
+    // The acknowledged event is there once a router starts again.
+    let mut next = support::serve_binary(&cfg, &[("SY_KEY", KEY)]);
+    Command::new("kill")
+        .args(["-TERM", &next.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(next.wait().unwrap().success());
+    assert_eq!(
+        support::count(&dir.join("journal.db"), "SELECT count(*) FROM events"),
+        1
+    );
+}
