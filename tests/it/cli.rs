@@ -93,16 +93,72 @@ fn sign_prints_the_hmac_in_hex_and_base64() {
     );
 }
 
-/// Starts `switchyard serve` on free ports; returns the child and its listen address.
-fn serve(env: &support::Env) -> (Child, String) {
-    let cfg = env.dir.path().join("config.yaml");
-    let port = free_port();
+/// Writes `dir/config.yaml`: listening on `port`, the journal in `dir`,
+/// `extra` top-level YAML, and a ScreenMeet source keyed by SY_KEY.
+fn write_config(dir: &std::path::Path, port: u16, extra: &str) -> std::path::PathBuf {
+    let cfg = dir.join("config.yaml");
     let text = format!(
-        "listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\nsources:\n  screenmeet:\n    path: /hooks/screenmeet\n    verify: screenmeet\n    keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ]\n"
+        "listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\n{extra}sources:\n  screenmeet:\n    path: /hooks/screenmeet\n    verify: screenmeet\n    keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ]\n"
     );
     std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// Starts `switchyard serve` on free ports; returns the child and its listen address.
+fn serve(env: &support::Env) -> (Child, String) {
+    let port = free_port();
+    let cfg = write_config(env.dir.path(), port, "admin: { listen: null }\n");
     let child = support::serve_binary(&cfg, &[("SY_KEY", KEY)]);
     (child, format!("127.0.0.1:{port}"))
+}
+
+/// Starts `serve` (human logs at info) with every stderr line going to the
+/// returned channel; returns once it is listening, with the lines so far.
+fn serve_logged(cfg: &std::path::Path) -> (Child, Vec<String>, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = bin()
+        .arg("--config")
+        .arg(cfg)
+        .args(["--log-level", "info", "serve"])
+        .env("SY_KEY", KEY)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (line_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let _ = line_tx.send(line.unwrap());
+        }
+    });
+    let mut seen = Vec::new();
+    while !seen
+        .last()
+        .is_some_and(|l: &String| l.contains("switchyard is listening"))
+    {
+        seen.push(
+            lines
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("serve never listened:\n{}", seen.join("\n"))),
+        );
+    }
+    (child, seen, lines)
+}
+
+/// Sends SIGTERM to `child`.
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM {}", child.id());
+}
+
+/// Stops `child` with SIGTERM; it must exit 0.
+fn stop(mut child: Child) {
+    sigterm(&child);
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM should exit 0, got {exit:?}");
 }
 
 fn free_port() -> u16 {
@@ -130,7 +186,7 @@ fn send(env: &support::Env, file: &str) -> (i32, String) {
 #[test]
 fn send_posts_a_signed_file_and_sigterm_stops_cleanly() {
     let env = support::env();
-    let (mut child, _) = serve(&env);
+    let (child, _) = serve(&env);
     let (code, out) = send(&env, "examples/events/session-closed.json");
     assert_eq!(code, 0, "{out}");
     assert_eq!(
@@ -139,13 +195,7 @@ fn send_posts_a_signed_file_and_sigterm_stops_cleanly() {
     );
     let (_, out) = send(&env, "examples/events/session-closed.json");
     assert!(out.contains("\"duplicates\":1"), "{out}");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "SIGTERM should exit 0, got {exit:?}");
+    stop(child);
     assert_eq!(
         support::count(
             &env.dir.path().join("journal.db"),
@@ -166,15 +216,10 @@ fn a_crash_right_after_200_loses_nothing() {
     // The 200 came after the ingest log's sync; the database index may lag
     // behind it. The next start replays the log into the database and its
     // dedup index.
-    let (mut child, _) = serve(&env);
+    let (child, _) = serve(&env);
     let (_, out) = send(&env, "examples/events/batch-50.json");
     assert!(out.contains("\"duplicates\":50"), "{out}");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    stop(child);
     let db = env.dir.path().join("journal.db");
     assert_eq!(support::count(&db, "SELECT count(*) FROM events"), 50);
 }
@@ -203,17 +248,29 @@ fn send_reports_a_refusal_with_exit_1() {
     child.wait().unwrap();
 }
 
-/// A project dir with a ScreenMeet source keyed by SY_KEY, one rule and `cases`.
-fn rules_project(cases: &str) -> tempfile::TempDir {
+/// A project dir: `config.yaml` holding `top` and a ScreenMeet source keyed
+/// by SY_KEY, an empty `rules/` and the other `dirs`.
+fn project(top: &str, dirs: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    std::fs::create_dir_all(p.join("rules/tests")).unwrap();
-    std::fs::create_dir_all(p.join("captured")).unwrap();
+    for d in ["rules"].iter().chain(dirs) {
+        std::fs::create_dir_all(p.join(d)).unwrap();
+    }
     std::fs::write(
         p.join("config.yaml"),
-        "listen: 127.0.0.1:0\nstore: sqlite://journal.db\ntargets:\n  support: { kind: slack, webhook_url: \"http://127.0.0.1:1\" }\nsources:\n  screenmeet: { path: /h, verify: screenmeet, keys: [ { label: current, secret: \"${SY_KEY}\" } ] }\n",
+        format!("listen: 127.0.0.1:0\n{top}sources:\n  screenmeet: {{ path: /h, verify: screenmeet, keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ] }}\n"),
     )
     .unwrap();
+    dir
+}
+
+/// A project dir with a ScreenMeet source keyed by SY_KEY, one rule and `cases`.
+fn rules_project(cases: &str) -> tempfile::TempDir {
+    let dir = project(
+        "store: sqlite://journal.db\ntargets:\n  support: { kind: slack, webhook_url: \"http://127.0.0.1:1\" }\n",
+        &["rules/tests", "captured"],
+    );
+    let p = dir.path();
     std::fs::write(
         p.join("rules/session.closed.rhai"),
         "fn on_event(e) { slack(\"support\", `closed ${e.id}`); }",
@@ -363,15 +420,11 @@ fn route_stored_reads_a_journaled_event() {
 #[test]
 fn serve_as_a_user_who_cannot_write_the_data_directory_exits_1_with_the_reason() {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = project(
+        "store: sqlite://data/journal.db\nadmin: { listen: null }\n",
+        &["data"],
+    );
     let p = dir.path();
-    std::fs::create_dir_all(p.join("rules")).unwrap();
-    std::fs::create_dir_all(p.join("data")).unwrap();
-    std::fs::write(
-        p.join("config.yaml"),
-        "listen: 127.0.0.1:0\nstore: sqlite://data/journal.db\nadmin: { listen: null }\nsources:\n  screenmeet: { path: /h, verify: screenmeet, keys: [ { label: current, secret: \"${SY_KEY}\" } ] }\n",
-    )
-    .unwrap();
     // Readable by everyone, writable by root only (a temp dir starts 0700).
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     // CI runs as root, which may write anywhere: serve as `nobody`.
@@ -403,44 +456,17 @@ fn serve_as_a_user_who_cannot_write_the_data_directory_exits_1_with_the_reason()
 
 #[test]
 fn info_logs_name_the_key_label_but_never_a_secret_a_signature_or_a_body() {
-    use std::io::{BufRead as _, BufReader};
     let env = support::env();
     let dir = env.dir.path();
     let port = free_port();
-    let cfg = dir.join("config.yaml");
-    std::fs::write(
-        &cfg,
-        format!("listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\nadmin: {{ listen: null }}\nsources:\n  screenmeet:\n    path: /hooks/screenmeet\n    verify: screenmeet\n    keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ]\n"),
-    )
-    .unwrap();
+    let cfg = write_config(dir, port, "admin: { listen: null }\n");
     let good =
         br#"[{"type":"session.closed","note":"body-marker-good"},{"note":"body-marker-rejected"}]"#;
     let malformed = b"[{\"type\": body-marker-quarantined";
     std::fs::write(dir.join("good.json"), good).unwrap();
     std::fs::write(dir.join("malformed.json"), malformed).unwrap();
 
-    let mut child = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--log-level", "info", "serve"])
-        .env("SY_KEY", KEY)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (listening, ready) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap();
-            if line.contains("switchyard is listening") {
-                let _ = listening.send(());
-            }
-            all.push(line);
-        }
-        all.join("\n")
-    });
-    ready.recv().expect("the server starts");
+    let (child, mut seen, lines) = serve_logged(&cfg);
 
     let url = format!("http://127.0.0.1:{port}/hooks/screenmeet");
     let send_with = |key: &str, file: &str| {
@@ -460,12 +486,9 @@ fn info_logs_name_the_key_label_but_never_a_secret_a_signature_or_a_body() {
     assert!(String::from_utf8_lossy(&refused.stdout).contains("bad_signature"));
     let quarantined = send_with(KEY, "malformed.json");
     assert!(String::from_utf8_lossy(&quarantined.stdout).contains("invalid_json"));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let logs = reader.join().unwrap();
+    stop(child);
+    seen.extend(lines.iter());
+    let logs = seen.join("\n");
 
     // Plain text when stderr is not a terminal (journald, files, pipes).
     assert!(
@@ -496,7 +519,7 @@ fn info_logs_name_the_key_label_but_never_a_secret_a_signature_or_a_body() {
 #[test]
 fn a_second_router_on_the_same_store_is_refused_and_the_first_keeps_serving() {
     let env = support::env();
-    let (mut first, _) = serve(&env);
+    let (first, _) = serve(&env);
     let dir = env.dir.path();
     let (code, out) = send(&env, "examples/events/session-closed.json");
     assert_eq!(code, 0, "{out}");
@@ -537,11 +560,7 @@ fn a_second_router_on_the_same_store_is_refused_and_the_first_keeps_serving() {
 
     let (code, out) = send(&env, "examples/events/batch-50.json");
     assert_eq!(code, 0, "the first keeps serving: {out}");
-    Command::new("kill")
-        .args(["-TERM", &first.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(first.wait().unwrap().success());
+    stop(first);
     assert_eq!(
         support::count(&dir.join("journal.db"), "SELECT count(*) FROM events"),
         51
@@ -554,32 +573,19 @@ fn a_second_router_on_the_same_store_is_refused_and_the_first_keeps_serving() {
 
 #[tokio::test]
 async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
-    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::io::Write as _;
     use std::time::Duration;
     let env = support::env();
     let dir = env.dir.path();
     let (port, admin) = (free_port(), free_port());
-    let cfg = dir.join("config.yaml");
-    std::fs::write(
-        &cfg,
-        format!("listen: 127.0.0.1:{port}\nstore: sqlite://journal.db\nadmin: {{ listen: 127.0.0.1:{admin} }}\nserver: {{ body_read_timeout: 120s, shutdown_timeout: 120s }}\nsources:\n  screenmeet:\n    path: /hooks/screenmeet\n    verify: screenmeet\n    keys: [ {{ label: current, secret: \"${{SY_KEY}}\" }} ]\n"),
-    )
-    .unwrap();
-    let mut child = bin()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("serve")
-        .env("SY_KEY", KEY)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (line_tx, lines) = std::sync::mpsc::channel::<String>();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let _ = line_tx.send(line.unwrap());
-        }
-    });
+    let cfg = write_config(
+        dir,
+        port,
+        &format!(
+            "admin: {{ listen: 127.0.0.1:{admin} }}\nserver: {{ body_read_timeout: 120s, shutdown_timeout: 120s }}\n"
+        ),
+    );
+    let (mut child, _, lines) = serve_logged(&cfg);
     let wait_for = |what: &str| loop {
         let line = lines
             .recv_timeout(Duration::from_secs(60))
@@ -588,7 +594,6 @@ async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
             break;
         }
     };
-    wait_for("switchyard is listening");
     let (code, out) = send(&env, "examples/events/session-closed.json");
     assert_eq!(code, 0, "{out}");
 
@@ -613,15 +618,9 @@ async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
         }
     })
     .await;
-    let term = || {
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-    };
-    term();
+    sigterm(&child);
     wait_for("SIGTERM: shutting down");
-    term();
+    sigterm(&child);
     let status = child.wait().unwrap();
     assert_eq!(
         status.code(),
@@ -631,12 +630,7 @@ async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
     drop(stalled);
 
     // The acknowledged event is there once a router starts again.
-    let mut next = support::serve_binary(&cfg, &[("SY_KEY", KEY)]);
-    Command::new("kill")
-        .args(["-TERM", &next.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(next.wait().unwrap().success());
+    stop(support::serve_binary(&cfg, &[("SY_KEY", KEY)]));
     assert_eq!(
         support::count(&dir.join("journal.db"), "SELECT count(*) FROM events"),
         1
