@@ -71,13 +71,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             errors.join("\n  ")
         )
     })?;
-    let store =
-        Store::open(&config.store, &config.store_options()).context("opening the journal")?;
-    let evaluator = Evaluator::spawn(&store, rules.clone(), metrics.clone())
-        .context("starting the evaluation loop")?;
-    let watcher = rules
-        .watch()
-        .with_context(|| format!("watching {}", config.rules.dir.display()))?;
+    // The listeners first: a router that cannot bind (another one holds the
+    // port) stops before it touches the journal.
     let listener = bind(config.listen, config.server.max_connections)
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -85,6 +80,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Some(a) => Some(bind(a, 128).with_context(|| format!("binding the admin listener {a}"))?),
         None => None,
     };
+    let store =
+        Store::open(&config.store, &config.store_options()).context("opening the journal")?;
+    let evaluator = Evaluator::spawn(&store, rules.clone(), metrics.clone())
+        .context("starting the evaluation loop")?;
+    let watcher = rules
+        .watch()
+        .with_context(|| format!("watching {}", config.rules.dir.display()))?;
     let admin_addr = admin_listener
         .as_ref()
         .map(|l| l.local_addr())

@@ -205,8 +205,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Serve => {
             let config = load(&cli.config)?;
+            // Before the start, so a SIGTERM during it stops the router
+            // cleanly rather than killing it.
+            let signals =
+                crate::shutdown::Signals::install().context("installing signal handlers")?;
             let running = crate::app::start(config).await?;
-            crate::shutdown::on_signals(running.trigger());
+            crate::shutdown::on_signals(running.trigger(), signals);
             reload_on_sighup(running.rules.clone());
             running.wait().await;
             Ok(0)

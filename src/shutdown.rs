@@ -30,45 +30,47 @@ impl Shutdown {
     }
 }
 
+/// SIGTERM and Ctrl-C (SIGINT), caught from the moment they are installed:
+/// one that arrives while the router is still starting is kept, and acted
+/// on as soon as [`on_signals`] runs, instead of killing the process
+/// half-started.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; needs a Tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
 /// Fires `trigger` on SIGTERM or Ctrl-C. A second signal while the stop
 /// is under way ends the process at once (exit 130 after Ctrl-C, 143 after
 /// SIGTERM): every acknowledged event is already durable in the ingest log
 /// and is indexed at the next start; unanswered requests are retried by
 /// their senders, and sends cut off are sent again once their lease lapses.
-pub fn on_signals(trigger: Trigger) {
+pub fn on_signals(trigger: Trigger, mut signals: Signals) {
     tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot listen for SIGTERM");
-                        let _ = tokio::signal::ctrl_c().await;
-                        trigger.fire();
-                        return;
-                    }
-                };
-            let mut stopping = false;
-            loop {
-                let (name, code) = tokio::select! {
-                    _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
-                    _ = term.recv() => ("SIGTERM", 143),
-                };
-                if stopping {
-                    tracing::warn!(
-                        "{name} again: exiting now; acknowledged events are in the ingest log and are indexed at the next start"
-                    );
-                    std::process::exit(code);
-                }
-                tracing::info!("{name}: shutting down (again to exit at once)");
-                stopping = true;
-                trigger.fire();
+        let mut stopping = false;
+        loop {
+            let (name, code) = tokio::select! {
+                _ = signals.int.recv() => ("Ctrl-C", 130),
+                _ = signals.term.recv() => ("SIGTERM", 143),
+            };
+            if stopping {
+                tracing::warn!(
+                    "{name} again: exiting now; acknowledged events are in the ingest log and are indexed at the next start"
+                );
+                std::process::exit(code);
             }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("{name}: shutting down (again to exit at once)");
+            stopping = true;
             trigger.fire();
         }
     });

@@ -161,6 +161,21 @@ fn stop(mut child: Child) {
     assert!(exit.success(), "SIGTERM should exit 0, got {exit:?}");
 }
 
+/// Runs `serve` with `cfg`, which must refuse to start (exit 1); returns
+/// its stderr.
+fn serve_refused(cfg: &std::path::Path) -> String {
+    let out = bin()
+        .arg("--config")
+        .arg(cfg)
+        .arg("serve")
+        .env("SY_KEY", KEY)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -539,15 +554,7 @@ fn a_second_router_on_the_same_store_is_refused_and_the_first_keeps_serving() {
     let (listen, rest) = text.split_once('\n').unwrap();
     assert!(listen.starts_with("listen: 127.0.0.1:"), "{listen}");
     std::fs::write(&other, format!("listen: 127.0.0.1:{}\n{rest}", free_port())).unwrap();
-    let second = bin()
-        .arg("--config")
-        .arg(&other)
-        .arg("serve")
-        .env("SY_KEY", KEY)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    let stderr = serve_refused(&other);
     assert!(
         stderr.contains(&format!(
             "cannot open the store at {}: another switchyard is running on this store (pid {}); stop it first, or give this one a store of its own",
@@ -635,4 +642,23 @@ async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
         support::count(&dir.join("journal.db"), "SELECT count(*) FROM events"),
         1
     );
+}
+
+#[test]
+fn a_router_whose_port_is_taken_exits_1_before_it_touches_the_journal() {
+    let env = support::env();
+    let dir = env.dir.path();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = write_config(dir, port, "admin: { listen: null }\n");
+    let stderr = serve_refused(&cfg);
+    assert!(
+        stderr.contains(&format!(
+            "error: binding 127.0.0.1:{port}: Address already in use"
+        )),
+        "{stderr}"
+    );
+    for left in ["journal.db", "journal.db-log", "journal.db.lock"] {
+        assert!(!dir.join(left).exists(), "{left} was created");
+    }
 }
