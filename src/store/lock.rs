@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::StoreError;
 
@@ -19,23 +19,13 @@ pub(super) struct StoreLock {
     _file: File,
 }
 
-/// The lock file beside the database: `<db>.lock`.
-fn lock_path(db: &Path) -> PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push(".lock");
-    PathBuf::from(p)
-}
-
 /// Takes the store's lock, or says which process holds it.
 pub(super) fn acquire(db: &Path) -> Result<StoreLock, StoreError> {
-    let err = |reason: String| StoreError::Open {
-        path: db.to_owned(),
-        reason: format!("{reason}{}", super::sqlite::why_unwritable(db)),
-    };
+    let err = |reason: String| super::sqlite::open_error(db, reason);
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     }
-    let path = lock_path(db);
+    let path = super::beside(db, ".lock");
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -103,9 +103,7 @@ pub(super) enum LogJob {
 
 /// The log's directory beside the database: `<db>-log/`.
 pub(super) fn dir_for(db: &Path) -> PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push("-log");
-    PathBuf::from(p)
+    super::beside(db, "-log")
 }
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {

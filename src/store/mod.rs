@@ -23,7 +23,7 @@ pub mod retention;
 mod segment;
 mod sqlite;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -154,6 +154,14 @@ async fn request<J, T>(
     writer.send(job(tx)).await.map_err(|_| StoreError::Closed)?;
     sent();
     rx.await.map_err(|_| StoreError::Closed)?
+}
+
+/// A file or directory beside the database: its path with `suffix` added
+/// (`-wal`, `-log`, `.lock`).
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 /// A read-only connection to the journal, for operator tools: safe while

@@ -176,9 +176,7 @@ pub(super) fn spawn_writer(
 }
 
 pub(super) fn wal_path(db: &Path) -> PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push("-wal");
-    PathBuf::from(p)
+    super::beside(db, "-wal")
 }
 
 /// A committed group waiting for its sync.
@@ -479,10 +477,19 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Why the database at `path` cannot be written, when the cause is its
-/// directory rather than the database: SQLite's own message for both is
-/// "unable to open database file". Empty when neither applies.
-pub(super) fn why_unwritable(path: &Path) -> &'static str {
+/// The store at `path` cannot be opened for `reason`, with why its
+/// directory cannot be written when that is the cause: SQLite's own
+/// message for both is "unable to open database file".
+pub(super) fn open_error(path: &Path, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Open {
+        path: path.to_owned(),
+        reason: format!("{reason}{}", why_unwritable(path)),
+    }
+}
+
+/// Why the directory of the database at `path` cannot be written; empty
+/// when it can.
+fn why_unwritable(path: &Path) -> &'static str {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -504,10 +511,7 @@ pub(super) fn why_unwritable(path: &Path) -> &'static str {
 
 /// Opens the database, applying pragmas and the schema.
 pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
-    let err = |e: &dyn std::fmt::Display| StoreError::Open {
-        path: path.to_owned(),
-        reason: format!("{e}{}", why_unwritable(path)),
-    };
+    let err = |e: &dyn std::fmt::Display| open_error(path, e);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(&e))?;
     }
