@@ -210,8 +210,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let signals =
                 crate::shutdown::Signals::install().context("installing signal handlers")?;
             let running = crate::app::start(config).await?;
-            crate::shutdown::on_signals(running.trigger(), signals);
-            reload_on_sighup(running.rules.clone());
+            let rules = running.rules.clone();
+            // SIGHUP reloads the rules (the watcher does it on its own; this
+            // is for operators and tools that expect the signal).
+            crate::shutdown::on_signals(running.trigger(), signals, move || {
+                tracing::info!("SIGHUP: reloading rules");
+                let r = rules.clone();
+                async move {
+                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+                }
+            });
             running.wait().await;
             Ok(0)
         }
@@ -419,23 +427,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if status.is_success() { 0 } else { 1 })
         }
     }
-}
-
-/// SIGHUP reloads the rules (the watcher does it on its own; this is for
-/// operators and tools that expect the signal).
-fn reload_on_sighup(rules: std::sync::Arc<crate::rules::reload::LiveRules>) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading rules");
-            let r = rules.clone();
-            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
-        }
-    });
 }
 
 /// `switchyard route`: evaluates without sending or storing anything.

@@ -30,13 +30,14 @@ impl Shutdown {
     }
 }
 
-/// SIGTERM and Ctrl-C (SIGINT), caught from the moment they are installed:
-/// one that arrives while the router is still starting is kept, and acted
-/// on as soon as [`on_signals`] runs, instead of killing the process
-/// half-started.
+/// SIGTERM, Ctrl-C (SIGINT) and SIGHUP, caught from the moment they are
+/// installed: one that arrives while the router is still starting is kept,
+/// and acted on as soon as [`on_signals`] runs, instead of killing the
+/// process half-started (the default action of all three).
 pub struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -46,22 +47,35 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 }
 
-/// Fires `trigger` on SIGTERM or Ctrl-C. A second signal while the stop
-/// is under way ends the process at once (exit 130 after Ctrl-C, 143 after
-/// SIGTERM): every acknowledged event is already durable in the ingest log
-/// and is indexed at the next start; unanswered requests are retried by
-/// their senders, and sends cut off are sent again once their lease lapses.
-pub fn on_signals(trigger: Trigger, mut signals: Signals) {
+/// Fires `trigger` on SIGTERM or Ctrl-C, and runs `on_hangup` on SIGHUP
+/// (one at a time).
+/// A second SIGTERM or Ctrl-C while the stop is under way ends the process
+/// at once (exit 130 after Ctrl-C, 143 after SIGTERM): every acknowledged
+/// event is already durable in the ingest log and is indexed at the next
+/// start; unanswered requests are retried by their senders, and sends cut
+/// off are sent again once their lease lapses.
+pub fn on_signals<F>(
+    trigger: Trigger,
+    mut signals: Signals,
+    on_hangup: impl Fn() -> F + Send + 'static,
+) where
+    F: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
         let mut stopping = false;
         loop {
             let (name, code) = tokio::select! {
                 _ = signals.int.recv() => ("Ctrl-C", 130),
                 _ = signals.term.recv() => ("SIGTERM", 143),
+                _ = signals.hup.recv() => {
+                    on_hangup().await;
+                    continue;
+                }
             };
             if stopping {
                 tracing::warn!(

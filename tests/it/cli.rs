@@ -112,6 +112,18 @@ fn serve(env: &support::Env) -> (Child, String) {
     (child, format!("127.0.0.1:{port}"))
 }
 
+/// Waits up to 60 s for a log line of `serve_logged` that holds `what`.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) {
+    loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no log line with {what:?}"));
+        if line.contains(what) {
+            return;
+        }
+    }
+}
+
 /// Starts `serve` (human logs at info) with every stderr line going to the
 /// returned channel; returns once it is listening, with the lines so far.
 fn serve_logged(cfg: &std::path::Path) -> (Child, Vec<String>, std::sync::mpsc::Receiver<String>) {
@@ -147,11 +159,16 @@ fn serve_logged(cfg: &std::path::Path) -> (Child, Vec<String>, std::sync::mpsc::
 
 /// Sends SIGTERM to `child`.
 fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+/// Sends `sig` (e.g. `-HUP`) to `child`.
+fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([sig, &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(status.success(), "kill -TERM {}", child.id());
+    assert!(status.success(), "kill {sig} {}", child.id());
 }
 
 /// Stops `child` with SIGTERM; it must exit 0.
@@ -581,7 +598,6 @@ fn a_second_router_on_the_same_store_is_refused_and_the_first_keeps_serving() {
 #[tokio::test]
 async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
     use std::io::Write as _;
-    use std::time::Duration;
     let env = support::env();
     let dir = env.dir.path();
     let (port, admin) = (free_port(), free_port());
@@ -593,14 +609,6 @@ async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
         ),
     );
     let (mut child, _, lines) = serve_logged(&cfg);
-    let wait_for = |what: &str| loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no log line with {what:?}"));
-        if line.contains(what) {
-            break;
-        }
-    };
     let (code, out) = send(&env, "examples/events/session-closed.json");
     assert_eq!(code, 0, "{out}");
 
@@ -626,7 +634,7 @@ async fn a_second_sigterm_while_stopping_exits_at_once_and_loses_nothing() {
     })
     .await;
     sigterm(&child);
-    wait_for("SIGTERM: shutting down");
+    wait_for_line(&lines, "SIGTERM: shutting down");
     sigterm(&child);
     let status = child.wait().unwrap();
     assert_eq!(
@@ -661,4 +669,16 @@ fn a_router_whose_port_is_taken_exits_1_before_it_touches_the_journal() {
     for left in ["journal.db", "journal.db-log", "journal.db.lock"] {
         assert!(!dir.join(left).exists(), "{left} was created");
     }
+}
+
+#[test]
+fn sighup_right_after_the_start_reloads_the_rules_and_the_router_keeps_running() {
+    let env = support::env();
+    let cfg = write_config(env.dir.path(), free_port(), "admin: { listen: null }\n");
+    let (child, _, lines) = serve_logged(&cfg);
+    // At once: a handler installed only after the start would let the
+    // signal's default action end the process.
+    signal(&child, "-HUP");
+    wait_for_line(&lines, "SIGHUP: reloading rules");
+    stop(child);
 }
